@@ -1,0 +1,181 @@
+"""The FIT-Connect Submission API for senders, under ``/v1`` and ``/v2``.
+
+v2 differs in names only: ``publicService`` for ``serviceType``, ``publicServices`` for
+``services``, both ``encryptedMetadata`` and ``encryptedData`` required at submit, and the event
+log also by submission.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from gateway.api.auth import CurrentClient
+from gateway.api.body import declared_length, read_json_object, require_media_type
+from gateway.api.state import gateway_of
+from gateway.errors import InvalidRequestError, NotFoundError
+from gateway.intake.service import NewSubmission
+from gateway.store.models import Destination, DestinationKey, Submission
+
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+Version = Literal["v1", "v2"]
+
+
+def path_id(value: str, slug: str) -> str:
+    """A path id must be a canonical UUID; anything else is simply not found (lower-cased)."""
+    if not _UUID.match(value):
+        raise NotFoundError(f"{slug.rsplit('-', 2)[0]} not found", slug=slug)
+    return value.lower()
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class ServiceRef(_Body):
+    name: str = Field("", max_length=255)
+    identifier: str = Field(min_length=1, max_length=255)
+
+
+class Callback(_Body):
+    url: str = Field(pattern=r"^https?://", max_length=2048)
+    secret: str = Field(min_length=32, max_length=512)
+
+
+class CreateRequest(_Body):
+    destination_id: str = Field(alias="destinationId", pattern=_UUID.pattern)
+    announced_attachments: list[str] = Field(default_factory=list, alias="announcedAttachments", max_length=10_000)
+    service_type: ServiceRef | None = Field(None, alias="serviceType")
+    public_service: ServiceRef | None = Field(None, alias="publicService")
+    region: str | None = Field(None, max_length=12)
+    callback: Callback | None = None
+
+
+class SubmitRequest(_Body):
+    encrypted_metadata: str = Field(alias="encryptedMetadata", min_length=1)
+    encrypted_data: str | None = Field(None, alias="encryptedData", min_length=1)
+
+
+def _parse(model: type[_Body], body: dict[str, Any]) -> Any:
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InvalidRequestError(f"{where}: {first['msg']}", slug="request-body-invalid") from exc
+
+
+def destination_view(destination: Destination, version: Version) -> dict[str, Any]:
+    services = [
+        {
+            "identifier": s["identifier"],
+            "name": s["name"],
+            "submissionSchemas": [
+                {"schemaUri": x["schema_uri"], "mimeType": x["mime_type"]} for x in s["submission_schemas"]
+            ],
+            "regions": s["regions"],
+            **({"replyChannels": s["reply_channels"]} if s["reply_channels"] else {}),
+        }
+        for s in destination.services
+    ]
+    view: dict[str, Any] = {
+        "destinationId": destination.id,
+        "name": destination.name,
+        "status": destination.status,
+        "services" if version == "v1" else "publicServices": services,
+        "encryptionKid": destination.encryption_kid,
+        "metadataVersions": destination.metadata_versions,
+        "replyChannels": destination.reply_channels,
+    }
+    return view
+
+
+def _reference(submission: Submission) -> dict[str, str]:
+    return {"destinationId": submission.destination_id, "submissionId": submission.id, "caseId": submission.case_id}
+
+
+def build_router(version: Version) -> APIRouter:
+    router = APIRouter(prefix=f"/{version}", tags=[f"Submission API {version}"])
+
+    @router.get("/destinations/{destination_id}", summary="Read a destination")
+    async def get_destination(request: Request, client: CurrentClient, destination_id: str) -> dict[str, Any]:
+        dest_id = path_id(destination_id, "destination-not-found")
+        async with gateway_of(request).sessions() as session:
+            destination = await session.get(Destination, dest_id)
+        if destination is None:
+            raise NotFoundError("destination not found", slug="destination-not-found")
+        return destination_view(destination, version)
+
+    @router.get("/destinations/{destination_id}/keys/{kid}", summary="Read a public key (no token needed)")
+    async def get_key(request: Request, destination_id: str, kid: str) -> dict[str, Any]:
+        dest_id = path_id(destination_id, "destination-not-found")
+        async with gateway_of(request).sessions() as session:
+            key = await session.get(DestinationKey, (dest_id, kid[:128]))
+        if key is None:
+            raise NotFoundError("key not found", slug="key-not-found")
+        return key.public_jwk
+
+    @router.post("/submissions", status_code=201, summary="Create a submission")
+    async def create_submission(request: Request, client: CurrentClient) -> dict[str, str]:
+        gateway = gateway_of(request)
+        body = _parse(CreateRequest, await read_json_object(request, gateway.settings.limits.max_json_body_bytes))
+        service = body.service_type if version == "v1" else body.public_service
+        if service is None:
+            field = "serviceType" if version == "v1" else "publicService"
+            raise InvalidRequestError(f"{field} is required", slug="request-body-invalid")
+        ids = body.announced_attachments
+        if not all(_UUID.match(a) for a in ids):
+            raise InvalidRequestError("announcedAttachments must be UUIDs", slug="request-body-invalid")
+        submission = await gateway.intake.create(
+            client,
+            NewSubmission(
+                destination_id=body.destination_id.lower(),
+                service_identifier=service.identifier,
+                service_name=service.name,
+                attachment_ids=[a.lower() for a in ids],
+                region=body.region,
+                callback_url=body.callback.url if body.callback else None,
+                callback_secret=body.callback.secret if body.callback else None,
+            ),
+        )
+        return _reference(submission)
+
+    @router.put(
+        "/submissions/{submission_id}/attachments/{attachment_id}",
+        status_code=204,
+        response_class=Response,
+        summary="Upload an encrypted attachment (application/jose, compact JWE)",
+    )
+    async def upload_attachment(request: Request, client: CurrentClient, submission_id: str, attachment_id: str) -> Response:
+        sid = path_id(submission_id, "submission-not-found")
+        aid = path_id(attachment_id, "attachment-not-found")
+        require_media_type(request, "application/jose")
+        await gateway_of(request).intake.upload_attachment(client, sid, aid, request.stream(), declared_length(request))
+        return Response(status_code=204)
+
+    @router.put("/submissions/{submission_id}", summary="Submit encrypted metadata and data")
+    async def submit(request: Request, client: CurrentClient, submission_id: str) -> dict[str, str]:
+        gateway = gateway_of(request)
+        sid = path_id(submission_id, "submission-not-found")
+        body = _parse(SubmitRequest, await read_json_object(request, gateway.settings.limits.max_json_body_bytes))
+        if version == "v2" and body.encrypted_data is None:
+            raise InvalidRequestError("encryptedData is required", slug="request-body-invalid")
+        submission = await gateway.intake.submit(client, sid, body.encrypted_metadata, body.encrypted_data)
+        return _reference(submission)
+
+    @router.get("/cases/{case_id}/events", summary="Read the event log of a case")
+    async def case_events(request: Request, client: CurrentClient, case_id: str) -> dict[str, list[str]]:
+        cid = path_id(case_id, "case-not-found")
+        return {"eventLog": await gateway_of(request).intake.event_log(client, case_id=cid)}
+
+    if version == "v2":
+
+        @router.get("/submissions/{submission_id}/events", summary="Read the event log of a submission")
+        async def submission_events(request: Request, client: CurrentClient, submission_id: str) -> dict[str, list[str]]:
+            sid = path_id(submission_id, "submission-not-found")
+            return {"eventLog": await gateway_of(request).intake.event_log(client, submission_id=sid)}
+
+    return router

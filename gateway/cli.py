@@ -1,0 +1,137 @@
+"""``xgw``: the operator's command line (serve, config check, keys, clients, schemas)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from gateway.config.check import ConfigProblem, check_settings, validation_problems
+from gateway.config.embedded import embedded_tenant
+from gateway.crypto.keys import KeyStore
+from gateway.crypto.secrets import hash_secret, new_client_secret
+from gateway.logging import configure_logging
+from gateway.settings import Settings
+
+
+def _load(args: argparse.Namespace) -> Settings:
+    overrides = {k: v for k in ("host", "port") if (v := getattr(args, k, None)) is not None}
+    try:
+        return Settings.load(args.config, **overrides)
+    except ValidationError as exc:
+        _print_problems(validation_problems(exc))
+        raise SystemExit(2) from exc
+
+
+def _print_problems(problems: Sequence[ConfigProblem]) -> None:
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+
+
+def with_embedded_default(settings: Settings) -> Settings:
+    """Without declared tenants, add the demo tenant and client and print how to use them."""
+    if settings.tenants:
+        return settings
+    demo = embedded_tenant(settings.data_dir, KeyStore(settings.keys_path))
+    print(
+        "No tenants configured: serving the embedded demo tenant.\n"
+        f"  destination id : {demo.destination_id}\n"
+        f"  client id      : {demo.client.id}\n"
+        f"  client secret  : {demo.client_secret}\n"
+        f"  token URL      : {settings.public_url}/token\n"
+        f"  API            : {settings.public_url}/v1  (and /v2; OpenAPI at {settings.public_url}/docs)",
+        flush=True,
+    )
+    return settings.model_copy(update={"tenants": [demo.tenant], "clients": [*settings.clients, demo.client]})
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from gateway.app import create_app
+
+    settings = _load(args)
+    configure_logging(settings.log_format, settings.log_level)
+    settings = with_embedded_default(settings)
+    problems = check_settings(settings, KeyStore(settings.keys_path))
+    if problems:
+        _print_problems(problems)
+        return 2
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        proxy_headers=False,
+        server_header=False,
+        h11_max_incomplete_event_size=16 * 1024,
+    )
+    return 0
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    settings = _load(args)
+    problems = check_settings(settings, KeyStore(settings.keys_path))
+    _print_problems(problems)
+    if not problems:
+        print(f"ok: {len(settings.tenants)} tenants, {len(settings.clients)} clients")
+    return 1 if problems else 0
+
+
+def cmd_keys_generate(args: argparse.Namespace) -> int:
+    settings = _load(args)
+    try:
+        destination = str(uuid.UUID(args.destination))
+    except ValueError:
+        print(f"error: not a destination id (uuid): {args.destination!r}", file=sys.stderr)
+        return 2
+    keys = KeyStore(settings.keys_path)
+    for purpose in ("encryption", "signing"):
+        pair = keys.generate(destination, purpose)
+        print(f"{purpose:10} kid={pair.kid}")
+    print(f"private keys in {keys.root / destination} (0600); restart to publish the new encryption key")
+    return 0
+
+
+def cmd_clients_secret(args: argparse.Namespace) -> int:
+    secret = new_client_secret()
+    print(f"client secret (give it to the sender, it is not stored): {secret}")
+    print(f'secret_hash = "{hash_secret(secret)}"')
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="xgw", description="xoev-gateway: FIT-Connect intake, XÖV validation, delivery")
+    parser.add_argument("--config", type=Path, default=None, help="TOML config file (or XGW_CONFIG)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the whole gateway in one process")
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+    serve.set_defaults(func=cmd_serve)
+
+    config = sub.add_parser("config", help="configuration").add_subparsers(dest="action", required=True)
+    config.add_parser("check", help="report every problem with its key path").set_defaults(func=cmd_config_check)
+
+    keys = sub.add_parser("keys", help="destination keys").add_subparsers(dest="action", required=True)
+    generate = keys.add_parser("generate", help="new RSA-4096 encryption and signing keys for a destination")
+    generate.add_argument("destination")
+    generate.set_defaults(func=cmd_keys_generate)
+
+    clients = sub.add_parser("clients", help="sender clients").add_subparsers(dest="action", required=True)
+    clients.add_parser("secret", help="a new client secret and its hash").set_defaults(func=cmd_clients_secret)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    return func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Declarative configuration: tenants, destinations, services and sender clients (config as code)."""

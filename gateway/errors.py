@@ -1,0 +1,96 @@
+"""The gateway's exception tree, split by what the caller should do.
+
+    GatewayError                      root; carries a stable ``slug``
+    ├── ClientError                   the caller sent something wrong; answer 4xx, never retry
+    │   ├── NotFoundError             404 (unknown, or not the caller's: no existence oracle)
+    │   ├── AuthenticationError       401
+    │   ├── ForbiddenError            403
+    │   ├── ConflictError             409 (state does not allow the request)
+    │   ├── PayloadTooLargeError      413
+    │   ├── UnsupportedMediaTypeError 415
+    │   └── InvalidRequestError       422 (body or path does not meet the contract)
+    ├── ConfigError                   the operator's configuration is wrong; stop at start-up
+    ├── TransientError                may succeed later (broker down, timeout): retry with backoff
+    └── PermanentError                will never succeed for this input: park or reject
+
+HTTP status and problem type are derived from the class (see ``gateway.api.problems``); the
+``slug`` names the problem type, ``detail`` is safe to show to the client.
+"""
+
+from __future__ import annotations
+
+
+class GatewayError(Exception):
+    """Root of every error the gateway raises on purpose."""
+
+    slug: str = "internal-error"
+    status: int = 500
+
+    def __init__(self, detail: str, *, slug: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if slug is not None:
+            self.slug = slug
+
+
+class ClientError(GatewayError):
+    status = 400
+    slug = "bad-request"
+
+
+class NotFoundError(ClientError):
+    status = 404
+    slug = "not-found"
+
+
+class AuthenticationError(ClientError):
+    status = 401
+    slug = "unauthorized"
+
+
+class ForbiddenError(ClientError):
+    status = 403
+    slug = "forbidden"
+
+
+class ConflictError(ClientError):
+    status = 409
+    slug = "conflict"
+
+
+class PayloadTooLargeError(ClientError):
+    status = 413
+    slug = "payload-too-large"
+
+
+class UnsupportedMediaTypeError(ClientError):
+    status = 415
+    slug = "unsupported-media-type"
+
+
+class InvalidRequestError(ClientError):
+    status = 422
+    slug = "request-body-invalid"
+
+
+class ConfigError(GatewayError):
+    """The configuration cannot be used; ``path`` names the offending key."""
+
+    slug = "config-invalid"
+
+    def __init__(self, detail: str, *, path: str = "") -> None:
+        super().__init__(f"{path}: {detail}" if path else detail)
+        self.path = path
+
+
+class TransientError(GatewayError):
+    """May succeed when retried later."""
+
+    slug = "transient-failure"
+    status = 503
+
+
+class PermanentError(GatewayError):
+    """Will not succeed for this input, however often it is retried."""
+
+    slug = "permanent-failure"
