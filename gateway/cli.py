@@ -49,6 +49,18 @@ def with_embedded_default(settings: Settings) -> Settings:
     return settings.model_copy(update={"tenants": [demo.tenant], "clients": [*settings.clients, demo.client]})
 
 
+def _check(settings: Settings) -> list[ConfigProblem]:
+    """Every configuration problem, including schemas the catalogue lacks."""
+    from gateway.validation import MetadataSchemas, SchemaCatalogue, default_schema_root
+
+    root = default_schema_root()
+    catalogue = SchemaCatalogue.load(root)
+    versions = set(MetadataSchemas.load(root).versions)
+    return check_settings(
+        settings, KeyStore(settings.keys_path), knows_schema=catalogue.knows, metadata_versions=versions
+    )
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -57,7 +69,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _load(args)
     configure_logging(settings.log_format, settings.log_level)
     settings = with_embedded_default(settings)
-    problems = check_settings(settings, KeyStore(settings.keys_path))
+    problems = _check(settings)
     if problems:
         _print_problems(problems)
         return 2
@@ -75,7 +87,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_config_check(args: argparse.Namespace) -> int:
     settings = _load(args)
-    problems = check_settings(settings, KeyStore(settings.keys_path))
+    problems = _check(settings)
     _print_problems(problems)
     if not problems:
         print(f"ok: {len(settings.tenants)} tenants, {len(settings.clients)} clients")
@@ -104,6 +116,17 @@ def cmd_clients_secret(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_schemas(args: argparse.Namespace) -> int:
+    from gateway.validation import check_schemas, default_schema_root, list_schemas
+
+    if args.action == "list":
+        print(list_schemas(default_schema_root()))
+        return 0
+    ok, report = check_schemas(default_schema_root())
+    print(report)
+    return 0 if ok else 1
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xgw", description="xoev-gateway: FIT-Connect intake, XÖV validation, delivery")
     parser.add_argument("--config", type=Path, default=None, help="TOML config file (or XGW_CONFIG)")
@@ -124,6 +147,10 @@ def _parser() -> argparse.ArgumentParser:
 
     clients = sub.add_parser("clients", help="sender clients").add_subparsers(dest="action", required=True)
     clients.add_parser("secret", help="a new client secret and its hash").set_defaults(func=cmd_clients_secret)
+
+    schemas = sub.add_parser("schemas", help="the XSD catalogue").add_subparsers(dest="action", required=True)
+    schemas.add_parser("list", help="every accepted schemaUri").set_defaults(func=cmd_schemas)
+    schemas.add_parser("check", help="compile every set and report failures").set_defaults(func=cmd_schemas)
     return parser
 
 
