@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
+import structlog
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -29,6 +30,13 @@ def path_id(value: str, slug: str) -> str:
     if not _UUID.match(value):
         raise NotFoundError(f"{slug.rsplit('-', 2)[0]} not found", slug=slug)
     return value.lower()
+
+
+def submission_path_id(value: str) -> str:
+    """The submission id of the path, also bound to every log line of this request."""
+    sid = path_id(value, "submission-not-found")
+    structlog.contextvars.bind_contextvars(submission_id=sid)
+    return sid
 
 
 class _Body(BaseModel):
@@ -150,7 +158,7 @@ def build_router(version: Version) -> APIRouter:
         summary="Upload an encrypted attachment (application/jose, compact JWE)",
     )
     async def upload_attachment(request: Request, client: CurrentClient, submission_id: str, attachment_id: str) -> Response:
-        sid = path_id(submission_id, "submission-not-found")
+        sid = submission_path_id(submission_id)
         aid = path_id(attachment_id, "attachment-not-found")
         require_media_type(request, "application/jose")
         await gateway_of(request).intake.upload_attachment(client, sid, aid, request.stream(), declared_length(request))
@@ -159,7 +167,7 @@ def build_router(version: Version) -> APIRouter:
     @router.put("/submissions/{submission_id}", summary="Submit encrypted metadata and data")
     async def submit(request: Request, client: CurrentClient, submission_id: str) -> dict[str, str]:
         gateway = gateway_of(request)
-        sid = path_id(submission_id, "submission-not-found")
+        sid = submission_path_id(submission_id)
         body = _parse(SubmitRequest, await read_json_object(request, gateway.settings.limits.max_json_body_bytes))
         if version == "v2" and body.encrypted_data is None:
             raise InvalidRequestError("encryptedData is required", slug="request-body-invalid")
@@ -175,7 +183,7 @@ def build_router(version: Version) -> APIRouter:
 
         @router.get("/submissions/{submission_id}/events", summary="Read the event log of a submission")
         async def submission_events(request: Request, client: CurrentClient, submission_id: str) -> dict[str, list[str]]:
-            sid = path_id(submission_id, "submission-not-found")
+            sid = submission_path_id(submission_id)
             return {"eventLog": await gateway_of(request).intake.event_log(client, submission_id=sid)}
 
     return router

@@ -104,6 +104,7 @@ class Outbox(Base):
     envelope: Mapped[dict[str, Any]]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[dt.datetime | None]
+    claimed_until: Mapped[dt.datetime | None]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
 
     __table_args__ = (
