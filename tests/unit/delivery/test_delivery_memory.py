@@ -1,0 +1,43 @@
+"""In-process broker specifics (the shared contract lives in tests/integration/delivery)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from gateway.delivery import Delivery, MemoryBroker, Outcome, PublishError, RetryPolicy, Topology
+
+
+async def test_close_drops_pending_retries_and_refuses_further_publishes():
+    broker = MemoryBroker(Topology(retry=RetryPolicy(delays_ms=(50,))))
+    await broker.declare()
+    seen: list[int] = []
+    handled = asyncio.Event()
+
+    async def retry(delivery: Delivery) -> Outcome:
+        seen.append(delivery.attempt)
+        handled.set()
+        return Outcome.RETRY
+
+    await broker.consume(broker.topology.process_queue, retry)
+    await broker.publish(broker.topology.process_queue, {}, message_id="m")
+    await asyncio.wait_for(handled.wait(), 2)
+    await asyncio.sleep(0)  # let the consumer settle it (schedules the retry timer)
+    await broker.close()
+    await asyncio.sleep(0.1)
+    assert seen == [1]  # the scheduled retry died with the broker: not durable, by design
+    with pytest.raises(PublishError) as caught:
+        await broker.publish(broker.topology.process_queue, {}, message_id="late")
+    assert caught.value.reason == "connection"
+
+
+async def test_depth_counts_ready_messages():
+    broker = MemoryBroker()
+    await broker.declare(["d"])
+    queue = broker.topology.deliver_queue("d")
+    await broker.publish_many([])
+    await broker.publish(queue, {}, message_id="a")
+    await broker.publish(queue, {}, message_id="b")
+    assert broker.depth(queue) == 2
+    await broker.close()

@@ -1,0 +1,128 @@
+"""Queue names, arguments, retry levels and the exported RabbitMQ definitions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gateway.delivery.topology import (
+    PARKED_DELIVERY_LIMIT,
+    RetryPolicy,
+    Topology,
+    main,
+    render_definitions,
+)
+
+DEFINITIONS = Path(__file__).resolve().parents[3] / "deploy" / "rabbitmq" / "definitions.json"
+
+
+def test_names_are_prefixed_by_the_namespace():
+    top = Topology(namespace="t1")
+    assert top.process_queue == "t1.process"
+    assert top.deliver_queue("dest-1") == "t1.deliver.dest-1"
+    assert top.parked_queue("t1.process") == "t1.parked.process"
+    assert top.parked_queue("t1.deliver.dest-1") == "t1.parked.deliver.dest-1"
+    assert top.retry_queue(0) == "t1.retry.0"
+    assert Topology().process_queue == "xgw.process"
+
+
+@pytest.mark.parametrize("namespace", ["", "A", "a.b", "a b", "-a", "x" * 64])
+def test_bad_namespace_is_refused(namespace):
+    with pytest.raises(ValueError, match="namespace"):
+        Topology(namespace=namespace)
+
+
+@pytest.mark.parametrize("destination", ["", "a.b", "../x", "a b", "-a", "x" * 101, "ä"])
+def test_bad_destination_id_is_refused(destination):
+    with pytest.raises(ValueError, match="destination"):
+        Topology().deliver_queue(destination)
+
+
+def test_uuid_destination_ids_are_accepted():
+    assert Topology().deliver_queue("5c2e1b0e-8f8d-4b4e-9d33-3f1f5d1c7a10").endswith("7a10")
+
+
+def test_foreign_queue_has_no_parked_queue_and_unknown_level_no_retry_queue():
+    with pytest.raises(ValueError):
+        Topology(namespace="a").parked_queue("b.process")
+    with pytest.raises(ValueError):
+        Topology().retry_queue(len(RetryPolicy().delays_ms))
+
+
+def test_every_queue_is_quorum_with_explicit_delivery_limit_and_reject_publish():
+    top = Topology(delivery_limit=4)
+    for spec in top.queues(["a", "b"]):
+        assert spec.arguments["x-queue-type"] == "quorum", spec
+        assert spec.arguments["x-overflow"] == "reject-publish", spec
+        assert isinstance(spec.arguments["x-delivery-limit"], int), spec
+
+
+def test_work_queues_dead_letter_at_least_once_to_their_parked_queue():
+    top = Topology(delivery_limit=4)
+    specs = {s.name: s.arguments for s in top.queues(["a"])}
+    for work in (top.process_queue, top.deliver_queue("a")):
+        args = specs[work]
+        assert args["x-delivery-limit"] == 4
+        assert args["x-dead-letter-exchange"] == ""
+        assert args["x-dead-letter-routing-key"] == top.parked_queue(work)
+        assert args["x-dead-letter-strategy"] == "at-least-once"
+        parked = specs[top.parked_queue(work)]
+        assert parked["x-delivery-limit"] == PARKED_DELIVERY_LIMIT
+        assert "x-dead-letter-exchange" not in parked
+
+
+def test_retry_queues_hold_for_their_delay_then_route_back_by_the_original_routing_key():
+    top = Topology(retry=RetryPolicy(delays_ms=(10, 20, 40)))
+    specs = {s.name: s.arguments for s in top.queues()}
+    for level, delay in enumerate((10, 20, 40)):
+        args = specs[top.retry_queue(level)]
+        assert args["x-message-ttl"] == delay
+        assert args["x-dead-letter-exchange"] == ""
+        assert "x-dead-letter-routing-key" not in args  # keeps the origin queue as routing key
+    assert top.exchanges() == [top.retry_queue(level) for level in range(3)]
+
+
+def test_dead_letter_targets_are_declared_before_their_sources():
+    names = [s.name for s in Topology().queues(["a"])]
+    assert names.index("xgw.parked.deliver.a") < names.index("xgw.deliver.a")
+    assert names.index("xgw.parked.process") < names.index("xgw.process")
+
+
+def test_retry_delay_grows_per_attempt_and_is_capped_by_the_last_level():
+    policy = RetryPolicy(max_attempts=10, delays_ms=(100, 400, 1600))
+    assert [policy.delay_ms(a) for a in range(1, 7)] == [100, 400, 1600, 1600, 1600, 1600]
+    assert [policy.level(a) for a in (1, 2, 3, 9)] == [0, 1, 2, 2]
+
+
+def test_exponential_policy_is_capped():
+    policy = RetryPolicy.exponential(base_ms=1000, cap_ms=60_000, factor=4)
+    assert policy.delays_ms == (1000, 4000, 16000, 60000)
+
+
+@pytest.mark.parametrize("kwargs", [{"max_attempts": 0}, {"delays_ms": ()}, {"delays_ms": (10, 0)}])
+def test_invalid_retry_policy_is_refused(kwargs):
+    with pytest.raises(ValueError):
+        RetryPolicy(**kwargs)
+
+
+def test_definitions_hold_queues_exchanges_and_bindings():
+    top = Topology()
+    definitions = top.definitions(["demo"])
+    assert {q["name"] for q in definitions["queues"]} == {s.name for s in top.queues(["demo"])}
+    assert all(q["durable"] and not q["auto_delete"] for q in definitions["queues"])
+    assert {(b["source"], b["destination"]) for b in definitions["bindings"]} == {
+        (x, x) for x in top.exchanges()}
+    assert {x["type"] for x in definitions["exchanges"]} == {"fanout"}
+
+
+def test_committed_definitions_file_is_the_generators_output():
+    """Regenerate with ``python -m gateway.delivery demo > deploy/rabbitmq/definitions.json``."""
+    assert DEFINITIONS.read_text() == render_definitions(Topology(), ["demo"])
+    json.loads(DEFINITIONS.read_text())
+
+
+def test_command_line_prints_the_definitions(capsys):
+    main(["--namespace", "ns", "a", "b"])
+    assert capsys.readouterr().out == render_definitions(Topology(namespace="ns"), ["a", "b"])
