@@ -109,6 +109,22 @@ class Topology:
         """Queue of the validation stage."""
         return f"{self.namespace}.process"
 
+    @property
+    def callback_queue(self) -> str:
+        """Queue of the sender-callback stage."""
+        return f"{self.namespace}.callbacks"
+
+    def route(self, stage: str) -> str:
+        """The queue of a logical route as the database stores it: ``process``, ``callbacks``
+        or ``deliver.<destination id>``; raises ``ValueError`` for anything else."""
+        if stage == "process":
+            return self.process_queue
+        if stage == "callbacks":
+            return self.callback_queue
+        if stage.startswith("deliver."):
+            return self.deliver_queue(stage.removeprefix("deliver."))
+        raise ValueError(f"unknown route {stage!r}")
+
     def deliver_queue(self, destination_id: str) -> str:
         """Queue of one destination's adapter runner; raises ``ValueError`` on a bad id."""
         if not _DESTINATION.match(destination_id):
@@ -129,8 +145,8 @@ class Topology:
         return f"{self.namespace}.retry.{level}"
 
     def work_queues(self, destinations: Iterable[str] = ()) -> list[str]:
-        """The queues consumers read: process, then one per destination."""
-        return [self.process_queue, *(self.deliver_queue(d) for d in destinations)]
+        """The queues consumers read: process, callbacks, then one per destination."""
+        return [self.process_queue, self.callback_queue, *(self.deliver_queue(d) for d in destinations)]
 
     def queues(self, destinations: Iterable[str] = ()) -> list[QueueSpec]:
         """Every queue, in declaration order (dead-letter targets before their sources)."""

@@ -1,5 +1,8 @@
 """The outbox table as the relay's source: claim a batch, mark what the broker confirmed.
 
+Rows name a logical route (``process``, ``callbacks``, ``deliver.<destination>``); the topology
+turns it into the queue name of this deployment's namespace.
+
 A relay claims pending rows with a short lease (``claimed_until``), so several relays can run at
 once without publishing the same rows in parallel: on PostgreSQL the claim skips rows another
 relay is claiming (``FOR UPDATE SKIP LOCKED``); SQLite has a single writer anyway. A relay that
@@ -15,14 +18,18 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.delivery.relay import OutboxRow
+from gateway.delivery.topology import Topology
 from gateway.store.models import Outbox, utcnow
 
 
 class DatabaseOutbox:
     """``gateway.delivery.relay.OutboxSource`` on the gateway's database."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, lease_seconds: float = 15.0) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], topology: Topology, *, lease_seconds: float = 15.0
+    ) -> None:
         self._sessions = sessions
+        self._topology = topology
         self._lease = dt.timedelta(seconds=lease_seconds)
 
     async def fetch_pending(self, limit: int) -> list[OutboxRow]:
@@ -42,7 +49,7 @@ class DatabaseOutbox:
                 .values(claimed_until=now + self._lease, attempts=Outbox.attempts + 1)
                 .returning(Outbox.id, Outbox.queue, Outbox.message_id, Outbox.envelope)
             )
-            rows = [OutboxRow(r.id, r.queue, r.message_id, r.envelope) for r in claimed]
+            rows = [OutboxRow(r.id, self._topology.route(r.queue), r.message_id, r.envelope) for r in claimed]
         return sorted(rows, key=lambda row: row.id)
 
     async def mark_sent(self, ids: list[int]) -> None:

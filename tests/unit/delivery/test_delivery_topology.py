@@ -126,3 +126,14 @@ def test_committed_definitions_file_is_the_generators_output():
 def test_command_line_prints_the_definitions(capsys):
     main(["--namespace", "ns", "a", "b"])
     assert capsys.readouterr().out == render_definitions(Topology(namespace="ns"), ["a", "b"])
+
+
+def test_routes_stored_in_the_outbox_resolve_to_queues_of_the_namespace() -> None:
+    top = Topology(namespace="t9")
+    assert top.route("process") == "t9.process"
+    assert top.route("callbacks") == "t9.callbacks"
+    assert top.route("deliver.abc-1") == "t9.deliver.abc-1"
+    with pytest.raises(ValueError):
+        top.route("parked.process")
+    with pytest.raises(ValueError):
+        top.route("deliver.../x")
