@@ -54,7 +54,7 @@ def _check(settings: Settings) -> list[ConfigProblem]:
     from gateway.validation import MetadataSchemas, SchemaCatalogue, default_schema_root
 
     root = default_schema_root()
-    catalogue = SchemaCatalogue.load(root)
+    catalogue = SchemaCatalogue.load(root, lazy=True)
     versions = set(MetadataSchemas.load(root).versions)
     return check_settings(
         settings, KeyStore(settings.keys_path), knows_schema=catalogue.knows, metadata_versions=versions

@@ -30,6 +30,21 @@ class Limits(BaseModel):
     max_inflated_bytes: int = Field(256 * MB, gt=0, description="plaintext after zip: DEF inflation")
 
 
+class DeliverySettings(BaseModel):
+    """Broker topology and the retry policy of the stages."""
+
+    namespace: str = Field("xgw", pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", description="queue name prefix")
+    prefetch: int = Field(10, ge=1, le=1000, description="unacknowledged messages per consumer")
+    max_attempts: int = Field(8, ge=1, le=100, description="deliveries before a message is parked")
+    retry_delays_ms: list[int] = Field(
+        default_factory=lambda: [1_000, 4_000, 16_000, 64_000, 256_000, 900_000],
+        min_length=1,
+        description="delay before retry n (the last one repeats)",
+    )
+    relay_batch_size: int = Field(100, ge=1, le=10_000, description="outbox rows published per round")
+    relay_poll_seconds: float = Field(1.0, gt=0, description="outbox poll interval when idle")
+
+
 class Settings(BaseSettings):
     """Every knob of the gateway. ``Settings.load()`` is the only way the CLI builds one."""
 
@@ -46,6 +61,7 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     token_ttl_seconds: int = Field(1800, gt=0, le=86_400, description="lifetime of access tokens")
     limits: Limits = Field(default_factory=Limits)
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     tenants: list[TenantConfig] = Field(default_factory=list)
     clients: list[ClientConfig] = Field(default_factory=list)
 

@@ -28,13 +28,13 @@ class DatabaseOutbox:
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], topology: Topology, *, lease_seconds: float = 15.0
     ) -> None:
-        self._sessions = sessions
+        self.sessions = sessions
         self._topology = topology
         self._lease = dt.timedelta(seconds=lease_seconds)
 
     async def fetch_pending(self, limit: int) -> list[OutboxRow]:
         now = utcnow()
-        async with self._sessions.begin() as session:
+        async with self.sessions.begin() as session:
             candidates = (
                 select(Outbox.id)
                 .where(Outbox.sent_at.is_(None), or_(Outbox.claimed_until.is_(None), Outbox.claimed_until < now))
@@ -55,11 +55,11 @@ class DatabaseOutbox:
     async def mark_sent(self, ids: list[int]) -> None:
         if not ids:
             return
-        async with self._sessions.begin() as session:
+        async with self.sessions.begin() as session:
             await session.execute(update(Outbox).where(Outbox.id.in_(ids)).values(sent_at=utcnow(), claimed_until=None))
 
     async def pending(self) -> int:
         """Rows not yet confirmed by the broker (for health and metrics)."""
-        async with self._sessions() as session:
+        async with self.sessions() as session:
             count = await session.scalar(select(func.count()).select_from(Outbox).where(Outbox.sent_at.is_(None)))
             return int(count or 0)

@@ -16,7 +16,8 @@ FIT-Connect problem and whose ``findings`` say where (at most 20).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,10 +64,32 @@ class ValidatedXml:
     message_type: str
 
 
+class _Deferred:
+    """Compiles one schema on first use (thread-safe), so a process pays only for what it uses."""
+
+    def __init__(self, manifest: SetManifest, spec: SchemaSpec) -> None:
+        self._manifest, self._spec = manifest, spec
+        self._lock = threading.Lock()
+        self._compiled: CompiledSchema | None = None
+
+    def __call__(self) -> CompiledSchema:
+        with self._lock:
+            if self._compiled is None:
+                self._compiled = compile_schema(self._manifest, self._spec)
+            return self._compiled
+
+
+Loaded = CompiledSchema | _Deferred
+
+
 @dataclass(frozen=True, eq=False)
 class _Target:
     set_name: str
-    compiled: CompiledSchema
+    loaded: Loaded
+
+    @property
+    def compiled(self) -> CompiledSchema:
+        return self.loaded() if isinstance(self.loaded, _Deferred) else self.loaded
 
 
 Route = dict[tuple[str, str], _Target]
@@ -85,20 +108,30 @@ class SchemaCatalogue:
         self._entries = tuple(entries)
 
     @classmethod
-    def load(cls, root: Path) -> SchemaCatalogue:
+    def load(cls, root: Path, *, lazy: bool = False) -> SchemaCatalogue:
         """Read and compile every set under ``<root>/xoev``.
 
+        With ``lazy``, manifests are read now and each schema is compiled on first use (a set
+        costs memory only once a submission needs it; ``warm`` compiles chosen URIs ahead).
         Raises :class:`CatalogueError` (a ``ConfigError``) for the first set that cannot be
         loaded, naming its manifest, and for a URI + root element claimed by two sets.
         """
         if not (root / "xoev").is_dir():
             raise CatalogueError("no 'xoev' folder in the schema root", path=str(root))
-        return cls.from_sets((m, load_set(m)) for m in map(read_manifest, find_manifests(root)))
+        manifests = [read_manifest(path) for path in find_manifests(root)]
+        if lazy:
+            return cls.from_sets((m, [(spec, _Deferred(m, spec)) for spec in m.schemas]) for m in manifests)
+        return cls.from_sets((m, load_set(m)) for m in manifests)
+
+    def warm(self, schema_uris: Iterable[str]) -> None:
+        """Compile the schemas of these URIs now (unknown URIs are ignored)."""
+        for uri in schema_uris:
+            if self.knows(uri):
+                for target in self._route(uri)[1].values():
+                    _ = target.compiled
 
     @classmethod
-    def from_sets(
-        cls, sets: Iterable[tuple[SetManifest, list[tuple[SchemaSpec, CompiledSchema]]]]
-    ) -> SchemaCatalogue:
+    def from_sets(cls, sets: Iterable[tuple[SetManifest, Sequence[tuple[SchemaSpec, Loaded]]]]) -> SchemaCatalogue:
         """Build the lookup tables from already compiled sets."""
         routes: dict[str, Route] = {}
         entries: list[CatalogueEntry] = []

@@ -340,3 +340,15 @@ def test_findings_stay_small_for_huge_element_names(catalogue: SchemaCatalogue) 
         )
     size = sum(len(f.path) + len(f.message) for f in caught.value.findings) + len(caught.value.detail)
     assert size < 64 * 1024
+
+
+def test_a_lazy_catalogue_compiles_a_set_only_when_it_is_used() -> None:
+    from gateway.validation import default_schema_root
+
+    lazy = SchemaCatalogue.load(default_schema_root(), lazy=True)
+    assert lazy.knows("urn:xoev-de:bmk:standard:xbau_2.6")
+    deferred = [t.loaded for table in lazy._routes.values() for t in table.values()]
+    assert deferred and not any(d._compiled for d in deferred)  # type: ignore[union-attr]
+    lazy.warm(["urn:xoev-de:bmk:standard:xbau_2.6", "urn:unknown"])
+    compiled = {id(d) for d in deferred if d._compiled is not None}  # type: ignore[union-attr]
+    assert compiled and len(compiled) < len({id(d) for d in deferred})
