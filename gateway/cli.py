@@ -51,13 +51,20 @@ def with_embedded_default(settings: Settings) -> Settings:
 
 def _check(settings: Settings) -> list[ConfigProblem]:
     """Every configuration problem, including schemas the catalogue lacks."""
+    from gateway.adapters import AdapterRegistry
+    from gateway.routing.bindings import binding_problem
     from gateway.validation import MetadataSchemas, SchemaCatalogue, default_schema_root
 
     root = default_schema_root()
     catalogue = SchemaCatalogue.load(root, lazy=True)
     versions = set(MetadataSchemas.load(root).versions)
+    registry = AdapterRegistry.discover()
     return check_settings(
-        settings, KeyStore(settings.keys_path), knows_schema=catalogue.knows, metadata_versions=versions
+        settings,
+        KeyStore(settings.keys_path),
+        knows_schema=catalogue.knows,
+        metadata_versions=versions,
+        adapter_problems=lambda _dest, name, options: binding_problem(registry, name, options),
     )
 
 
@@ -127,6 +134,14 @@ def cmd_schemas(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def cmd_adapters_list(args: argparse.Namespace) -> int:
+    from gateway.adapters import AdapterRegistry
+    from gateway.adapters.commands import list_adapters
+
+    print(list_adapters(AdapterRegistry.discover(), as_json=args.json))
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xgw", description="xoev-gateway: FIT-Connect intake, XÖV validation, delivery")
     parser.add_argument("--config", type=Path, default=None, help="TOML config file (or XGW_CONFIG)")
@@ -151,6 +166,11 @@ def _parser() -> argparse.ArgumentParser:
     schemas = sub.add_parser("schemas", help="the XSD catalogue").add_subparsers(dest="action", required=True)
     schemas.add_parser("list", help="every accepted schemaUri").set_defaults(func=cmd_schemas)
     schemas.add_parser("check", help="compile every set and report failures").set_defaults(func=cmd_schemas)
+
+    adapters = sub.add_parser("adapters", help="installed adapters").add_subparsers(dest="action", required=True)
+    listing = adapters.add_parser("list", help="installed adapters with their options schema")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.set_defaults(func=cmd_adapters_list)
     return parser
 
 

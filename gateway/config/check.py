@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -44,7 +45,7 @@ def check_settings(
     *,
     knows_schema: Callable[[str], bool] | None = None,
     metadata_versions: set[str] | None = None,
-    adapter_problems: Callable[[str, str, dict[str, object]], str | None] | None = None,
+    adapter_problems: Callable[[str, str, dict[str, Any]], str | None] | None = None,
 ) -> list[ConfigProblem]:
     """Cross-reference checks on an already parsed configuration."""
     problems: list[ConfigProblem] = []

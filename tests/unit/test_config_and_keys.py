@@ -110,3 +110,36 @@ def test_clients_secret_prints_a_usable_hash(capsys: pytest.CaptureFixture[str])
     secret = out.split("stored): ")[1].split()[0]
     stored = out.split('secret_hash = "')[1].split('"')[0]
     assert verify_secret(secret, stored)
+
+
+def test_config_check_rejects_missing_adapters_and_bad_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = KeyStore(tmp_path / "keys")
+    store.generate(DEST, "encryption")
+    service = 'identifier = "urn:de:fim:leika:leistung:99066006001000"\nsubmission_schemas = [{schema_uri = "urn:xoev-de:bmk:standard:xbau_2.6", mime_type = "application/xml"}]'
+    config = write(
+        tmp_path / "c.toml",
+        f"""
+key_dir = "{tmp_path / 'keys'}"
+[[tenants]]
+id = "musterstadt"
+[[tenants.destinations]]
+id = "{DEST}"
+[[tenants.destinations.services]]
+{service}
+adapter = {{ name = "filesystm" }}
+[[tenants.destinations.services]]
+{service.replace('99066006001000', '99066006002000')}
+adapter = {{ name = "http", options = {{ url = "not a url" }} }}
+""",
+    )
+    assert main(["--config", str(config), "config", "check"]) == 1
+    err = capsys.readouterr().err
+    assert "tenants[0].destinations[0].services[0].adapter:" in err and "filesystem" in err  # did you mean
+    assert "tenants[0].destinations[0].services[1].adapter:" in err and "url" in err
+
+
+def test_adapters_list_shows_built_ins_with_options(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["adapters", "list", "--json"]) == 0
+    listed = {a["name"]: a for a in json.loads(capsys.readouterr().out)}
+    assert {"filesystem", "http", "demo-ok", "demo-reject", "demo-crash"} <= set(listed)
+    assert "directory" in json.dumps(listed["filesystem"])

@@ -1,0 +1,128 @@
+"""What an adapter receives and returns: the decrypted, validated view of one submission.
+
+The runner builds a :class:`Submission` after the validator accepted it. Metadata and data are
+small and arrive as values; attachments can be large and arrive as :class:`AttachmentView`\\ s whose
+:meth:`AttachmentView.open` streams the plaintext, decrypting from the blob store as it goes.
+Nothing here is trusted for file-system use: ``filename`` is whatever the sender wrote (see
+:func:`gateway.adapters.safe_filename`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+#: A callable that starts a fresh plaintext stream of one attachment each time it is called.
+Opener = Callable[[], AsyncIterator[bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    """The public service (Verwaltungsleistung) the submission is for."""
+
+    identifier: str  #: LeiKa URN, e.g. ``urn:de:fim:leika:leistung:99066006001000``
+    name: str = ""  #: human-readable name, e.g. ``Baugenehmigung``
+
+
+@dataclass(frozen=True, slots=True)
+class AuthenticationTags:
+    """The JWE authentication tags the gateway reports in the ``accept-submission`` event."""
+
+    metadata: str
+    data: str
+    attachments: Mapping[str, str] = field(default_factory=dict)  #: attachment id → tag
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttachmentView:
+    """One attachment: its declared properties and a way to stream its plaintext.
+
+    ``filename`` and ``mime_type`` come from the sender and are never trusted; ``sha512`` and
+    ``size`` are what the metadata declared and the validator verified (``size`` may be unknown).
+    """
+
+    attachment_id: str
+    filename: str | None
+    mime_type: str
+    purpose: str  #: ``form`` | ``attachment`` | ``report`` (FIT-Connect metadata)
+    sha512: str  #: lower-case hex
+    size: int | None = None
+    opener: Opener = field(repr=False, compare=False)
+
+    async def open(self) -> AsyncIterator[bytes]:
+        """Stream the plaintext in chunks. Each call starts again from the first byte.
+
+        Errors of the underlying store propagate unchanged (an adapter need not catch them).
+        """
+        stream = self.opener()
+        try:
+            async for chunk in stream:
+                yield chunk
+        finally:
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    @classmethod
+    def from_bytes(
+        cls,
+        content: bytes,
+        *,
+        attachment_id: str,
+        filename: str | None = None,
+        mime_type: str = "application/octet-stream",
+        purpose: str = "attachment",
+        chunk_size: int = 64 * 1024,
+    ) -> AttachmentView:
+        """An in-memory attachment (tests, demos); hash and size are computed from ``content``."""
+
+        async def opener() -> AsyncIterator[bytes]:
+            for start in range(0, len(content), chunk_size):
+                yield content[start : start + chunk_size]
+
+        return cls(
+            attachment_id=attachment_id,
+            filename=filename,
+            mime_type=mime_type,
+            purpose=purpose,
+            sha512=hashlib.sha512(content).hexdigest(),
+            size=len(content),
+            opener=opener,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Submission:
+    """A validated, decrypted submission, as handed to :meth:`Adapter.deliver`.
+
+    ``submission_id`` is the idempotency key: the runner may deliver the same submission more than
+    once (retries, redelivery after a crash), and the adapter must make the second time a no-op.
+    """
+
+    submission_id: str
+    case_id: str  #: the FIT-Connect case (Vorgang) this submission belongs to
+    destination_id: str
+    service: Service
+    schema_uri: str  #: e.g. ``urn:xoev-de:bmk:standard:xbau_2.6``
+    mime_type: str  #: media type of ``data``: ``application/xml`` or ``application/json``
+    data: bytes  #: the Fachdaten (XÖV message), plaintext
+    authentication_tags: AuthenticationTags
+    metadata: Mapping[str, Any] = field(default_factory=dict)  #: the parsed FIT-Connect metadata document
+    attachments: Sequence[AttachmentView] = ()
+    submitted_at: datetime | None = None  #: when the sender submitted it, if known
+
+    @property
+    def idempotency_key(self) -> str:
+        """The key under which a Fachverfahren should deduplicate: the submission id."""
+        return self.submission_id
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """Proof of a successful delivery: the Fachverfahren's own reference, if it gave one."""
+
+    reference: str | None = None  #: e.g. the vendor's record id, a file name, a ticket number
+    detail: str | None = None  #: a short, human-readable note for operators

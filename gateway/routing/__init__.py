@@ -1,0 +1,1 @@
+"""Routing: which adapter delivers a destination's service, and the runner that calls it."""
