@@ -11,7 +11,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from gateway.config.check import ConfigProblem, check_settings, validation_problems
-from gateway.config.embedded import embedded_tenant
+from gateway.config.embedded import with_embedded_tenant
 from gateway.crypto.keys import KeyStore
 from gateway.crypto.secrets import hash_secret, new_client_secret
 from gateway.logging import configure_logging
@@ -19,7 +19,7 @@ from gateway.settings import Settings
 
 
 def _load(args: argparse.Namespace) -> Settings:
-    overrides = {k: v for k in ("host", "port") if (v := getattr(args, k, None)) is not None}
+    overrides = {k: v for k in ("host", "port", "run_stages") if (v := getattr(args, k, None)) is not None}
     try:
         return Settings.load(args.config, **overrides)
     except ValidationError as exc:
@@ -34,19 +34,19 @@ def _print_problems(problems: Sequence[ConfigProblem]) -> None:
 
 def with_embedded_default(settings: Settings) -> Settings:
     """Without declared tenants, add the demo tenant and client and print how to use them."""
-    if settings.tenants:
-        return settings
-    demo = embedded_tenant(settings.data_dir, KeyStore(settings.keys_path))
-    print(
-        "No tenants configured: serving the embedded demo tenant.\n"
-        f"  destination id : {demo.destination_id}\n"
-        f"  client id      : {demo.client.id}\n"
-        f"  client secret  : {demo.client_secret}\n"
-        f"  token URL      : {settings.public_url}/token\n"
-        f"  API            : {settings.public_url}/v1  (and /v2; OpenAPI at {settings.public_url}/docs)",
-        flush=True,
-    )
-    return settings.model_copy(update={"tenants": [demo.tenant], "clients": [*settings.clients, demo.client]})
+    settings, demo = with_embedded_tenant(settings)
+    if demo is not None:
+        print(
+            "No tenants configured: serving the embedded demo tenant.\n"
+            f"  destination id : {demo.destination_id}\n"
+            f"  client id      : {demo.client.id}\n"
+            f"  client secret  : {demo.client_secret}\n"
+            f"  token URL      : {settings.public_url}/token\n"
+            f"  API            : {settings.public_url}/v1  (and /v2; OpenAPI at {settings.public_url}/docs)\n"
+            f"  deliveries     : {settings.data_dir / 'delivered'}",
+            flush=True,
+        )
+    return settings
 
 
 def _check(settings: Settings) -> list[ConfigProblem]:
@@ -90,6 +90,48 @@ def cmd_serve(args: argparse.Namespace) -> int:
         h11_max_incomplete_event_size=16 * 1024,
     )
     return 0
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    """The HTTP API alone (intake): relay and workers run as their own processes."""
+    args.run_stages = False
+    return cmd_serve(args)
+
+
+def cmd_stage(args: argparse.Namespace) -> int:
+    """``xgw relay`` / ``xgw worker``: one stage role without HTTP, until SIGINT/SIGTERM."""
+    import asyncio
+    import signal
+
+    from gateway.app import open_gateway
+
+    settings = _load(args)
+    configure_logging(settings.log_format, settings.log_level)
+    settings = with_embedded_default(settings)
+    if settings.amqp_url is None:
+        print("error: a separate relay or worker needs RabbitMQ: set XGW_AMQP_URL", file=sys.stderr)
+        return 2
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async with open_gateway(settings, frozenset({args.role})):
+            await stop.wait()
+
+    asyncio.run(run())
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from gateway.demo import run_demo
+
+    settings = _load(args)
+    configure_logging(settings.log_format, "warning")
+    return asyncio.run(run_demo(settings))
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
@@ -151,6 +193,18 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=None)
     serve.add_argument("--port", type=int, default=None)
     serve.set_defaults(func=cmd_serve)
+
+    api = sub.add_parser("api", help="only the HTTP API (scale-out: run xgw relay and xgw worker too)")
+    api.add_argument("--host", default=None)
+    api.add_argument("--port", type=int, default=None)
+    api.set_defaults(func=cmd_api)
+    sub.add_parser("relay", help="only the outbox relay (needs XGW_AMQP_URL)").set_defaults(func=cmd_stage, role="relay")
+    sub.add_parser("worker", help="only the stage consumers (needs XGW_AMQP_URL)").set_defaults(
+        func=cmd_stage, role="workers"
+    )
+
+    demo = sub.add_parser("demo", help="send one real submission through the whole gateway and show it")
+    demo.set_defaults(func=cmd_demo)
 
     config = sub.add_parser("config", help="configuration").add_subparsers(dest="action", required=True)
     config.add_parser("check", help="report every problem with its key path").set_defaults(func=cmd_config_check)

@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = Field("auto", description="auto: console on a terminal")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     token_ttl_seconds: int = Field(1800, gt=0, le=86_400, description="lifetime of access tokens")
+    run_stages: bool = Field(True, description="run the relay and the stage consumers in this process")
     limits: Limits = Field(default_factory=Limits)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     tenants: list[TenantConfig] = Field(default_factory=list)

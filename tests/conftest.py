@@ -114,6 +114,7 @@ def settings(
         data_dir=tmp_path / "data",
         key_dir=key_dir,
         database_url=database_url,
+        run_stages=False,
         tenants=tenants(),
         clients=[
             {"id": "portal", "secret_hash": secret_hashes[SECRET], "regions": ["06435"]},

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -100,14 +101,25 @@ async def counts(api: httpx.AsyncClient) -> dict[str, int]:
     return out
 
 
-def verify_event_log(tokens: list[str], jwks: dict[str, Any]) -> list[dict[str, Any]]:
-    """Verify every SET against the JWKS (by kid); return the claims in order."""
-    keys = {k["kid"]: public_key_from_jwk(k) for k in jwks["keys"]}
+def verify_event_log(
+    tokens: list[str], jwks: dict[str, Any], destination_keys: Callable[[str, str], dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """Verify every SET: the gateway's against its JWKS, a destination's (``iss`` = its id)
+    against the key ``destination_keys(iss, kid)`` returns. Returns the claims in order."""
+    gateway_keys = {k["kid"]: public_key_from_jwk(k) for k in jwks["keys"]}
     out = []
     for tok in tokens:
         header = json.loads(b64url_decode(tok.split(".")[0]))
         assert header["typ"] == "secevent+jwt" and header["alg"] == "PS512"
-        _, claims = verify_ps512(tok, keys[header["kid"]])
+        issuer = json.loads(b64url_decode(tok.split(".")[1]))["iss"]
+        if issuer.startswith("http"):
+            key = gateway_keys[header["kid"]]
+        else:
+            assert destination_keys is not None, f"SET issued by destination {issuer}"
+            jwk_doc = destination_keys(issuer, header["kid"])
+            assert jwk_doc["key_ops"] == ["verify"] and jwk_doc["alg"] == "PS512"
+            key = public_key_from_jwk(jwk_doc)
+        _, claims = verify_ps512(tok, key)
         assert len(claims["events"]) == 1
         out.append(claims)
     return out

@@ -115,3 +115,18 @@ class Outbox(Base):
             sqlite_where=text("sent_at IS NULL"),
         ),
     )
+
+
+class DeliveryAttempt(Base):
+    """One call of an adapter: ``delivered``, ``transient`` (retried) or ``permanent`` (parked)."""
+
+    __tablename__ = "delivery_attempts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    submission_id: Mapped[str] = mapped_column(ForeignKey("submissions.id"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    adapter: Mapped[str] = mapped_column(String(128))
+    outcome: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+    reference: Mapped[str | None] = mapped_column(String(255))
+    latency_ms: Mapped[int] = mapped_column(Integer)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -87,7 +87,7 @@ def parse_xml(data: bytes, *, max_bytes: int, max_elements: int = DEFAULT_MAX_EL
     try:
         root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as exc:
-        raise _translate(exc) from None
+        raise _translate(exc, parser.error_log) from None
     if root is None:  # pragma: no cover - lxml raises for empty documents
         raise XmlNotWellFormedError("document has no root element")
     docinfo = root.getroottree().docinfo
@@ -140,8 +140,12 @@ def _byte_finding(data: bytes, offset: int, message: str) -> Finding:
     return Finding(line=data.count(b"\n", 0, offset) + 1, path="", message=message)
 
 
-def _translate(exc: etree.XMLSyntaxError) -> Exception:
-    """Map a libxml2 parse error to one of our typed errors."""
+def _translate(exc: etree.XMLSyntaxError, log: etree._ListErrorLog) -> Exception:
+    """Map a libxml2 parse error to one of our typed errors.
+
+    ``log`` is this parser's own error log: ``exc.error_log`` can also carry entries of earlier
+    parses in the same thread, which once turned a truncated document into a DOCTYPE error.
+    """
     message = str(exc.msg or exc)[:_MESSAGE_LIMIT]
     line = exc.lineno if isinstance(exc.lineno, int) and exc.lineno > 0 else None
     findings = [Finding(line=line, path="", message=message)]
@@ -153,7 +157,7 @@ def _translate(exc: etree.XMLSyntaxError) -> Exception:
             findings=findings,
             reason="parser-limit",
         )
-    if any(entry.domain == etree.ErrorDomains.IO for entry in exc.error_log):
+    if any(entry.domain == etree.ErrorDomains.IO for entry in log):
         # an external DTD or entity that the parser refused to load
         return DoctypeForbiddenError("external DTDs and entities are not loaded", findings=findings)
     return XmlNotWellFormedError("document is not well-formed XML", findings=findings)

@@ -9,9 +9,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -24,6 +25,17 @@ class LiveGateway:
     client_id: str
     client_secret: str
     workdir: Path
+
+
+def live_keys(live: LiveGateway) -> Callable[[str, str], dict[str, Any]]:
+    """Fetches a destination's public key from the live gateway, as a sender verifying SETs does."""
+
+    def key(destination_id: str, kid: str) -> dict[str, Any]:
+        response = httpx.get(f"{live.base_url}/v1/destinations/{destination_id}/keys/{kid}")
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    return key
 
 
 def free_port() -> int:

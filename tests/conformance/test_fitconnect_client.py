@@ -12,7 +12,7 @@ import pytest
 from fitconnect_client import Attachment, Environment, FitconnectClient
 from fitconnect_client.environment import ENV_CONFIG
 
-from tests.conformance.conftest import LiveGateway
+from tests.conformance.conftest import LiveGateway, live_keys
 from tests.helpers import verify_event_log
 
 LEIKA = "urn:de:fim:leika:leistung:99066006001000"
@@ -49,7 +49,7 @@ def test_client_sends_attachment_and_reads_verifiable_log(
     log = httpx.get(f"{live_gateway.base_url}/v2/submissions/{submission.submission_id}/events", headers=headers)
     assert log.status_code == 200, log.text
     jwks = httpx.get(f"{live_gateway.base_url}/.well-known/jwks.json").json()
-    claims = verify_event_log(log.json()["eventLog"], jwks)
+    claims = verify_event_log(log.json()["eventLog"], jwks, live_keys(live_gateway))
     submit = claims[1]["events"]["https://schema.fitko.de/fit-connect/events/submit-submission"]
     assert set(submit["authenticationTags"]) == {"metadata", "attachments"}
     assert list(submit["authenticationTags"]["attachments"]) == [attachment.id]

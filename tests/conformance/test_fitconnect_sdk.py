@@ -4,6 +4,7 @@ live gateway: create with an attachment, upload, submit XÖV XML, read a verifia
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from importlib import resources
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 import requests
 from fitconnect import fitconnect as sdk
 
-from tests.conformance.conftest import LiveGateway
+from tests.conformance.conftest import LiveGateway, live_keys
 from tests.helpers import verify_event_log
 
 LEIKA = "urn:de:fim:leika:leistung:99066006001000"
@@ -53,7 +54,7 @@ def event_log(live: LiveGateway, case_id: str) -> list[dict[str, Any]]:
     log = httpx.get(f"{live.base_url}/v1/cases/{case_id}/events", headers={"Authorization": f"Bearer {token}"})
     assert log.status_code == 200, log.text
     jwks = httpx.get(f"{live.base_url}/.well-known/jwks.json").json()
-    return verify_event_log(log.json()["eventLog"], jwks)
+    return verify_event_log(log.json()["eventLog"], jwks, live_keys(live))
 
 
 def test_sdk_sends_xbau_with_attachment_and_reads_verifiable_log(
@@ -76,6 +77,19 @@ def test_sdk_sends_xbau_with_attachment_and_reads_verifiable_log(
     assert tags["attachments"] == {attachment_id: attachment_put["data"].split(".")[4]}
     assert tags["metadata"] == submit_put["json"]["encryptedMetadata"].split(".")[4]
     assert tags["data"] == submit_put["json"]["encryptedData"].split(".")[4]
+
+    # validated, then delivered by the embedded default's filesystem adapter
+    deadline = time.monotonic() + 30
+    while names[-1] != "accept-submission" and time.monotonic() < deadline:
+        time.sleep(0.2)
+        claims = event_log(live_gateway, result["caseId"])
+        names = [next(iter(c["events"])).rsplit("/", 1)[1] for c in claims]
+    assert names == ["create-submission", "submit-submission", "accept-submission"]
+    accept = claims[-1]
+    assert accept["iss"] == live_gateway.destination_id
+    assert accept["events"]["https://schema.fitko.de/fit-connect/events/accept-submission"]["authenticationTags"] == tags
+    package = live_gateway.workdir / "xgw-data" / "delivered" / result["submissionId"]
+    assert (package / "manifest.json").is_file()
 
 
 def test_sdk_quirks_get_the_zustelldienst_answer(live_gateway: LiveGateway, client: sdk.FITConnectClient) -> None:

@@ -1,0 +1,94 @@
+"""``POST /v1/validate`` and ``/v2/validate``: check a whole submission without submitting it.
+
+Body (JSON)::
+
+    {"destinationId": "<uuid>",
+     "serviceType": {"identifier": "urn:de:fim:leika:leistung:…", "name": "…"},  # v2: publicService
+     "encryptedMetadata": "<compact JWE>", "encryptedData": "<compact JWE>",    # data optional
+     "attachments": {"<attachment uuid>": "<compact JWE>", …}}
+
+Answer 200 ``{"valid": bool, "problems": [{type, title, detail, instance}, …]}`` with the
+problems a ``reject-submission`` event would carry. What intake refuses (auth, destination,
+service, sizes, JWE shape and header) is refused with the same problem+json error as intake.
+The body is capped at ``Limits.max_json_body_bytes``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, cast
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from gateway.api.auth import CurrentClient
+from gateway.api.body import read_json_object
+from gateway.api.state import gateway_of
+from gateway.api.submissions import ServiceRef
+from gateway.errors import InvalidRequestError
+from gateway.validator.dry_run import DryRun, dry_run
+from gateway.validator.stage import Validator
+
+__all__ = ["router", "validator_of"]
+
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+router = APIRouter(tags=["Validation"])
+
+
+class ValidateRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    destination_id: str = Field(alias="destinationId", pattern=_UUID.pattern)
+    service_type: ServiceRef | None = Field(None, alias="serviceType")
+    public_service: ServiceRef | None = Field(None, alias="publicService")
+    encrypted_metadata: str = Field(alias="encryptedMetadata", min_length=1)
+    encrypted_data: str | None = Field(None, alias="encryptedData", min_length=1)
+    attachments: dict[str, str] = Field(default_factory=dict)
+
+
+def validator_of(request: Request) -> Validator:
+    """The validation stage of the composed gateway (``Gateway.validator``)."""
+    return cast(Validator, request.app.state.gateway.validator)
+
+
+def _parse(body: dict[str, Any]) -> DryRun:
+    try:
+        parsed = ValidateRequest.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InvalidRequestError(f"{where}: {first['msg']}", slug="request-body-invalid") from exc
+    service = parsed.service_type or parsed.public_service
+    if service is None:
+        raise InvalidRequestError(
+            "serviceType (v1) or publicService (v2) is required", slug="request-body-invalid"
+        )
+    if not all(_UUID.match(aid) for aid in parsed.attachments):
+        raise InvalidRequestError("attachment ids must be UUIDs", slug="request-body-invalid")
+    attachments = {aid.lower(): token for aid, token in parsed.attachments.items()}
+    if len(attachments) != len(parsed.attachments):
+        raise InvalidRequestError("attachment ids must be unique", slug="attachment-ids-not-unique")
+    return DryRun(
+        destination_id=parsed.destination_id.lower(),
+        service_identifier=service.identifier,
+        encrypted_metadata=parsed.encrypted_metadata,
+        encrypted_data=parsed.encrypted_data,
+        attachments=attachments,
+    )
+
+
+async def _validate(request: Request, client: CurrentClient) -> dict[str, Any]:
+    limits = gateway_of(request).settings.limits
+    body = _parse(await read_json_object(request, limits.max_json_body_bytes))
+    problems = await dry_run(validator_of(request), client, body)
+    return {"valid": not problems, "problems": [p.as_json() for p in problems]}
+
+
+for _version in ("v1", "v2"):
+    router.add_api_route(
+        f"/{_version}/validate",
+        _validate,
+        methods=["POST"],
+        summary="Check a submission (decrypt, metadata, hashes, data schema) without storing it",
+    )
