@@ -93,7 +93,12 @@ async def open_gateway(settings: Settings, roles: frozenset[Role] | None = None)
         await adapter.start()
     engine, sessions = await open_database(settings.database)
     pipeline: Pipeline | None = None
-    callbacks = CallbackSender(sessions)
+    callbacks = CallbackSender(
+        sessions,
+        timeout=settings.callbacks.timeout_seconds,
+        require_https=settings.callbacks.require_https,
+        allow_private_networks=settings.callbacks.allow_private_networks,
+    )
     try:
         await sync_config(sessions, settings, keys)
         signer, jwks = gateway_signer(keys, settings.public_url)

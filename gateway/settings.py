@@ -45,6 +45,14 @@ class DeliverySettings(BaseModel):
     relay_poll_seconds: float = Field(1.0, gt=0, description="outbox poll interval when idle")
 
 
+class CallbackSettings(BaseModel):
+    """Sender callbacks (FIT-Connect: HTTPS only). Loosen only for local development."""
+
+    require_https: bool = Field(True, description="refuse callback URLs that are not https")
+    allow_private_networks: bool = Field(False, description="allow loopback and private addresses")
+    timeout_seconds: float = Field(10.0, gt=0, le=120, description="per callback request")
+
+
 class Settings(BaseSettings):
     """Every knob of the gateway. ``Settings.load()`` is the only way the CLI builds one."""
 
@@ -63,6 +71,7 @@ class Settings(BaseSettings):
     run_stages: bool = Field(True, description="run the relay and the stage consumers in this process")
     limits: Limits = Field(default_factory=Limits)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    callbacks: CallbackSettings = Field(default_factory=CallbackSettings)
     tenants: list[TenantConfig] = Field(default_factory=list)
     clients: list[ClientConfig] = Field(default_factory=list)
 

@@ -89,6 +89,7 @@ async def pipeline(
         "amqp_url": broker_url,
         "delivery": {"namespace": namespace, "retry_delays_ms": [100, 200], "relay_poll_seconds": 0.2},
         "clients": [{"id": "portal", "secret_hash": secret_hashes[SECRET], "regions": ["06435"]}],
+        "callbacks": {"require_https": False, "allow_private_networks": True},
     }
     async with AsyncExitStack() as stack:
         gateway = PipelineGateway(tmp_path, base, stack)

@@ -19,10 +19,12 @@ SAMPLE = Path(__file__).parents[2] / "data/corpus/xbau-2.6/samples/made-here/MAD
 EVENTS = "https://schema.fitko.de/fit-connect/events/"
 
 
-async def send(api: httpx.AsyncClient, auth: dict[str, str], leika: str) -> tuple[dict[str, str], str]:
+async def send(
+    api: httpx.AsyncClient, auth: dict[str, str], leika: str, **extra: Any
+) -> tuple[dict[str, str], str]:
     key = await encryption_key(api, auth, ACTIVE)
     xml, pdf, aid = SAMPLE.read_bytes(), b"%PDF-1.4 Lageplan", new_id()
-    ref = (await create(api, auth, ACTIVE, [aid], serviceType={"name": "Bau", "identifier": leika})).json()
+    ref = (await create(api, auth, ACTIVE, [aid], serviceType={"name": "Bau", "identifier": leika}, **extra)).json()
     await upload(api, auth, ref["submissionId"], aid, encrypt(key, pdf, cty="application/pdf"))
     metadata = json.loads(metadata_for(xml, {aid: pdf}, XBAU))
     metadata["publicServiceType"]["identifier"] = leika
