@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -102,21 +102,33 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         await admin.dispose()
 
 
-@pytest.fixture
-def settings(
-    tmp_path: Path, key_template: Path, secret_hashes: dict[str, str], database_url: str
-) -> Iterator[Settings]:
+def make_settings(
+    tmp_path: Path, key_template: Path, database_url: str, tenants: list[dict[str, Any]], clients: list[dict[str, Any]]
+) -> Settings:
+    """Settings for an in-process gateway in ``tmp_path`` with a copy of the session's keys; the
+    stages do not run (tests drive them) unless a test turns them on."""
     key_dir = tmp_path / "keys"
     shutil.copytree(key_template, key_dir)
-    yield Settings.load(
+    return Settings.load(
         None,
         base_url="http://gateway.test",
         data_dir=tmp_path / "data",
         key_dir=key_dir,
         database_url=database_url,
         run_stages=False,
-        tenants=tenants(),
-        clients=[
+        tenants=tenants,
+        clients=clients,
+    )
+
+
+@pytest.fixture
+def settings(tmp_path: Path, key_template: Path, secret_hashes: dict[str, str], database_url: str) -> Settings:
+    return make_settings(
+        tmp_path,
+        key_template,
+        database_url,
+        tenants(),
+        [
             {"id": "portal", "secret_hash": secret_hashes[SECRET], "regions": ["06435"]},
             {"id": "other-portal", "secret_hash": secret_hashes[OTHER_SECRET], "destinations": [OTHER]},
         ],

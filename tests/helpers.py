@@ -46,25 +46,36 @@ def encrypt(public_jwk: dict[str, Any], plaintext: bytes, **header: Any) -> str:
     return str(jwe.JWE(plaintext, recipient=key, protected=protected).serialize(compact=True))
 
 
-def metadata_for(data: bytes, attachments: dict[str, bytes], schema_uri: str, mime: str = "application/xml") -> bytes:
+def metadata_for(
+    data: bytes | None,
+    attachments: dict[str, bytes],
+    schema_uri: str = "",
+    mime: str = "application/xml",
+    *,
+    service: str = LEIKA,
+    version: str = "1.0.0",
+) -> bytes:
+    """Metadata as a sender writes it; ``data=None`` declares no data."""
+    content: dict[str, Any] = {
+        "attachments": [
+            {
+                "attachmentId": aid,
+                "hash": {"type": "sha512", "content": hashlib.sha512(body).hexdigest()},
+                "mimeType": "application/pdf",
+                "purpose": "attachment",
+            }
+            for aid, body in attachments.items()
+        ]
+    }
+    if data is not None:
+        content["data"] = {
+            "hash": {"type": "sha512", "content": hashlib.sha512(data).hexdigest()},
+            "submissionSchema": {"schemaUri": schema_uri, "mimeType": mime},
+        }
     doc = {
-        "$schema": "https://schema.fitko.de/fit-connect/metadata/1.0.0/metadata.schema.json",
-        "contentStructure": {
-            "data": {
-                "hash": {"type": "sha512", "content": hashlib.sha512(data).hexdigest()},
-                "submissionSchema": {"schemaUri": schema_uri, "mimeType": mime},
-            },
-            "attachments": [
-                {
-                    "attachmentId": aid,
-                    "hash": {"type": "sha512", "content": hashlib.sha512(body).hexdigest()},
-                    "mimeType": "application/pdf",
-                    "purpose": "attachment",
-                }
-                for aid, body in attachments.items()
-            ],
-        },
-        "publicServiceType": {"identifier": LEIKA, "name": "Baugenehmigung"},
+        "$schema": f"https://schema.fitko.de/fit-connect/metadata/{version}/metadata.schema.json",
+        "contentStructure": content,
+        "publicServiceType": {"identifier": service, "name": "Baugenehmigung"},
     }
     return json.dumps(doc).encode()
 

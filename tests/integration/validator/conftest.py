@@ -3,8 +3,7 @@ on SQLite and PostgreSQL, with the validator and the dry-run route attached."""
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ import pytest
 from gateway.app import create_app
 from gateway.settings import Settings
 from gateway.validator import Validator
-from tests.conftest import ACTIVE, LEIKA, OTHER, SECRET, XBAU
+from tests.conftest import ACTIVE, LEIKA, OTHER, SECRET, XBAU, make_settings
 from tests.helpers import bearer, token
 from tests.integration.validator.support import attach_validator, public_key
 
@@ -72,21 +71,9 @@ def validator_tenants() -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def vsettings(
-    tmp_path: Path, key_template: Path, secret_hashes: dict[str, str], database_url: str
-) -> Iterator[Settings]:
-    key_dir = tmp_path / "keys"
-    shutil.copytree(key_template, key_dir)
-    yield Settings.load(
-        None,
-        base_url="http://gateway.test",
-        data_dir=tmp_path / "data",
-        key_dir=key_dir,
-        database_url=database_url,
-        run_stages=False,  # the tests drive the stage themselves
-        tenants=validator_tenants(),
-        clients=[{"id": "portal", "secret_hash": secret_hashes[SECRET], "regions": ["06435"]}],
-    )
+def vsettings(tmp_path: Path, key_template: Path, secret_hashes: dict[str, str], database_url: str) -> Settings:
+    clients = [{"id": "portal", "secret_hash": secret_hashes[SECRET], "regions": ["06435"]}]
+    return make_settings(tmp_path, key_template, database_url, validator_tenants(), clients)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ built from the running app, and readers for the outcome (status, outbox, verifie
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from functools import lru_cache
@@ -25,8 +24,8 @@ from gateway.validation import MetadataSchemas, SchemaCatalogue, default_schema_
 from gateway.validator import Validator
 from tests.conftest import ACTIVE, LEIKA
 from tests.helpers import encrypt, verify_event_log
+from tests.helpers import metadata_for as metadata
 
-METADATA_1_0 = "https://schema.fitko.de/fit-connect/metadata/1.0.0/metadata.schema.json"
 PROBLEM = "https://schema.fitko.de/fit-connect/events/problems/"
 REJECT = "https://schema.fitko.de/fit-connect/events/reject-submission"
 PDF = b"%PDF-1.4 antrag " + b"x" * 2000
@@ -58,40 +57,6 @@ def attach_validator(app: FastAPI) -> Validator:
     if not any(getattr(route, "path", "") == "/v1/validate" for route in app.router.routes):
         app.include_router(validate_router)
     return validator
-
-
-def metadata(
-    data: bytes | None,
-    attachments: dict[str, bytes],
-    schema_uri: str = "",
-    mime: str = "application/xml",
-    *,
-    service: str = LEIKA,
-    version: str = "1.0.0",
-) -> bytes:
-    """Metadata as a sender writes it; ``data=None`` declares no data."""
-    content: dict[str, Any] = {
-        "attachments": [
-            {
-                "attachmentId": aid,
-                "hash": {"type": "sha512", "content": hashlib.sha512(body).hexdigest()},
-                "mimeType": "application/pdf",
-                "purpose": "attachment",
-            }
-            for aid, body in attachments.items()
-        ]
-    }
-    if data is not None:
-        content["data"] = {
-            "hash": {"type": "sha512", "content": hashlib.sha512(data).hexdigest()},
-            "submissionSchema": {"schemaUri": schema_uri, "mimeType": mime},
-        }
-    doc = {
-        "$schema": METADATA_1_0.replace("1.0.0", version),
-        "contentStructure": content,
-        "publicServiceType": {"identifier": service, "name": "Baugenehmigung"},
-    }
-    return json.dumps(doc).encode()
 
 
 def seal_raw(public_jwk: dict[str, Any], payload: bytes, **header: Any) -> str:
