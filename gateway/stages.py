@@ -14,9 +14,19 @@ from gateway.validator import Validator
 log = structlog.get_logger()
 
 
-def validate_handler(validator: Validator) -> Handler:
+def validate_handler(validator: Validator, max_attempts: int) -> Handler:
+    """Unexpected failures are retried; on the last attempt the submission is rejected with
+    ``technical-error`` rather than left waiting."""
+
     async def handle(delivery: Delivery) -> Outcome:
-        await validator.process(str(delivery.envelope.get("submissionId", "")))
+        submission_id = str(delivery.envelope.get("submissionId", ""))
+        try:
+            await validator.process(submission_id)
+        except Exception:
+            if delivery.attempt < max_attempts:
+                raise
+            log.exception("validation_failed_for_good", submission_id=submission_id, attempt=delivery.attempt)
+            await validator.give_up(submission_id)
         return Outcome.ACK
 
     return handle
@@ -35,7 +45,7 @@ def stage_handlers(
 ) -> Mapping[str, Handler]:
     """Queue name → handler for every queue this process consumes."""
     handlers: dict[str, Handler] = {
-        topology.process_queue: validate_handler(validator),
+        topology.process_queue: validate_handler(validator, topology.retry.max_attempts),
         topology.callback_queue: callback_handler(callbacks),
     }
     for destination in destinations:

@@ -20,6 +20,7 @@ our own in the same namespace, see PROTOCOL.md §6.5):
 ``attachments-mismatch``       an announced attachment is not in the metadata (or listed twice)
 ``hash-mismatch``              SHA-512 of a plaintext differs from the metadata
 ``service-mismatch``           metadata names another service than the submission
+``technical-error``            the gateway could not process it, however often it retried
 =============================  ===============================================================
 """
 
@@ -49,6 +50,7 @@ TITLES: dict[str, str] = {
     "attachments-mismatch": "Anlagen stimmen nicht überein",
     "hash-mismatch": "Prüfsumme stimmt nicht überein",
     "service-mismatch": "Verwaltungsleistung stimmt nicht überein",
+    "technical-error": "Technischer Fehler",
 }
 
 

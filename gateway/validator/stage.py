@@ -107,6 +107,16 @@ class Validator:
             problems = await asyncio.to_thread(self._check, loaded)
             return await self._conclude(loaded, problems)
 
+    async def give_up(self, submission_id: str) -> ValidationOutcome:
+        """Reject with ``technical-error`` a submission the stage failed on for its whole retry
+        budget, so the sender learns the outcome instead of waiting for it forever."""
+        with structlog.contextvars.bound_contextvars(submission_id=submission_id):
+            loaded = await self._load(submission_id)
+            if isinstance(loaded, ValidationOutcome):
+                return loaded
+            detail = "the submission could not be processed; please send it again or contact the authority"
+            return await self._conclude(loaded, [Problem("technical-error", "submission", detail)])
+
     async def _load(self, submission_id: str) -> _Loaded | ValidationOutcome:
         async with self.sessions() as session:
             submission = await session.get(Submission, submission_id)
