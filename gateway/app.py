@@ -60,7 +60,9 @@ class Gateway:
 
 def gateway_signer(keys: KeyStore, issuer: str) -> tuple[SetSigner, dict[str, Any]]:
     """The gateway's own SET signing key (created on first start) and the JWKS that publishes it."""
-    pairs = [k for k in keys.keys("gateway") if k.purpose == "signing"] or [keys.generate("gateway", "signing")]
+    pairs = [k for k in keys.keys("gateway") if k.purpose == "signing"] or [
+        keys.generate("gateway", "signing")
+    ]
     current = pairs[-1]
     return SetSigner(issuer, current.kid, current.private_key), {"keys": [p.public_jwk for p in pairs]}
 
@@ -69,12 +71,18 @@ def active_destinations(settings: Settings) -> list[str]:
     return [str(d.id) for t in settings.tenants for d in t.destinations if d.status != "decommissioned"]
 
 
-def load_validator(settings: Settings, sessions: async_sessionmaker[AsyncSession], blobs: BlobStore, keys: KeyStore) -> Validator:
+def load_validator(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], blobs: BlobStore, keys: KeyStore
+) -> Validator:
     """The validation stage with the schema catalogue (the configured schemas compiled now)."""
     root = default_schema_root()
     catalogue = SchemaCatalogue.load(root, lazy=True)
     catalogue.warm(
-        s.schema_uri for t in settings.tenants for d in t.destinations for v in d.services for s in v.submission_schemas
+        s.schema_uri
+        for t in settings.tenants
+        for d in t.destinations
+        for v in d.services
+        for s in v.submission_schemas
     )
     return Validator(sessions, blobs, keys, catalogue, MetadataSchemas.load(root), settings.limits)
 
@@ -114,10 +122,14 @@ async def open_gateway(settings: Settings, roles: frozenset[Role] | None = None)
             handlers = stage_handlers(broker.topology, validator, runner, callbacks, destinations)
             if "workers" not in roles:
                 handlers = {}
-            pipeline = await start_pipeline(settings, outbox, broker, handlers, destinations, relay="relay" in roles)
+            pipeline = await start_pipeline(
+                settings, outbox, broker, handlers, destinations, relay="relay" in roles
+            )
             if pipeline.relay is not None:
                 intake.outbox_written = validator.outbox_written = pipeline.relay.notify
-        yield Gateway(settings, engine, sessions, blobs, keys, signer, tokens, intake, jwks, validator, outbox, pipeline)
+        yield Gateway(
+            settings, engine, sessions, blobs, keys, signer, tokens, intake, jwks, validator, outbox, pipeline
+        )
     finally:
         if pipeline is not None:
             await pipeline.stop()

@@ -185,7 +185,9 @@ def cmd_adapters_list(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="xgw", description="xoev-gateway: FIT-Connect intake, XÖV validation, delivery")
+    parser = argparse.ArgumentParser(
+        prog="xgw", description="xoev-gateway: FIT-Connect intake, XÖV validation, delivery"
+    )
     parser.add_argument("--config", type=Path, default=None, help="TOML config file (or XGW_CONFIG)")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -198,7 +200,9 @@ def _parser() -> argparse.ArgumentParser:
     api.add_argument("--host", default=None)
     api.add_argument("--port", type=int, default=None)
     api.set_defaults(func=cmd_api)
-    sub.add_parser("relay", help="only the outbox relay (needs XGW_AMQP_URL)").set_defaults(func=cmd_stage, role="relay")
+    sub.add_parser("relay", help="only the outbox relay (needs XGW_AMQP_URL)").set_defaults(
+        func=cmd_stage, role="relay"
+    )
     sub.add_parser("worker", help="only the stage consumers (needs XGW_AMQP_URL)").set_defaults(
         func=cmd_stage, role="workers"
     )
@@ -207,7 +211,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     config = sub.add_parser("config", help="configuration").add_subparsers(dest="action", required=True)
-    config.add_parser("check", help="report every problem with its key path").set_defaults(func=cmd_config_check)
+    config.add_parser("check", help="report every problem with its key path").set_defaults(
+        func=cmd_config_check
+    )
 
     keys = sub.add_parser("keys", help="destination keys").add_subparsers(dest="action", required=True)
     generate = keys.add_parser("generate", help="new RSA-4096 encryption and signing keys for a destination")
@@ -215,13 +221,17 @@ def _parser() -> argparse.ArgumentParser:
     generate.set_defaults(func=cmd_keys_generate)
 
     clients = sub.add_parser("clients", help="sender clients").add_subparsers(dest="action", required=True)
-    clients.add_parser("secret", help="a new client secret and its hash").set_defaults(func=cmd_clients_secret)
+    clients.add_parser("secret", help="a new client secret and its hash").set_defaults(
+        func=cmd_clients_secret
+    )
 
     schemas = sub.add_parser("schemas", help="the XSD catalogue").add_subparsers(dest="action", required=True)
     schemas.add_parser("list", help="every accepted schemaUri").set_defaults(func=cmd_schemas)
     schemas.add_parser("check", help="compile every set and report failures").set_defaults(func=cmd_schemas)
 
-    adapters = sub.add_parser("adapters", help="installed adapters").add_subparsers(dest="action", required=True)
+    adapters = sub.add_parser("adapters", help="installed adapters").add_subparsers(
+        dest="action", required=True
+    )
     listing = adapters.add_parser("list", help="installed adapters with their options schema")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.set_defaults(func=cmd_adapters_list)

@@ -16,7 +16,6 @@ import socket
 import uuid
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import httpx
 import uvicorn
@@ -69,7 +68,9 @@ def _metadata(data: bytes, attachment_id: str, pdf: bytes) -> bytes:
     return json.dumps(document).encode()
 
 
-async def _send(client: httpx.AsyncClient, destination_id: str, client_id: str, secret: str) -> dict[str, str]:
+async def _send(
+    client: httpx.AsyncClient, destination_id: str, client_id: str, secret: str
+) -> dict[str, str]:
     form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
     token = (await client.post("/token", data=form)).raise_for_status().json()["access_token"]
     client.headers["Authorization"] = f"Bearer {token}"
@@ -77,7 +78,11 @@ async def _send(client: httpx.AsyncClient, destination_id: str, client_id: str, 
     destination = (await client.get(f"/v1/destinations/{destination_id}")).raise_for_status().json()
     key = (await client.get(f"/v1/destinations/{destination_id}/keys/{destination['encryptionKid']}")).json()
     _step(f"destination {destination_id} is {destination['status']}; encryption key {key['kid'][:16]}…")
-    data, pdf, attachment_id = _sample("xbau-baugenehmigung-antrag.xml"), _sample("lageplan.pdf"), str(uuid.uuid4())
+    data, pdf, attachment_id = (
+        _sample("xbau-baugenehmigung-antrag.xml"),
+        _sample("lageplan.pdf"),
+        str(uuid.uuid4()),
+    )
     body = {
         "destinationId": destination_id,
         "announcedAttachments": [attachment_id],
@@ -108,11 +113,18 @@ async def _follow(client: httpx.AsyncClient, case_id: str, timeout: float) -> li
         tokens = (await client.get(f"/v1/cases/{case_id}/events")).json()["eventLog"]
         for token in tokens[shown:]:
             claims = json.loads(b64url_decode(token.split(".")[1]))
-            (event, payload), = claims["events"].items()
+            ((event, payload),) = claims["events"].items()
             problems = [p.get("type", "").rsplit("/", 1)[-1] for p in payload.get("problems", [])]
-            _step(f"event {event.removeprefix(EVENTS)} by {claims['iss']}" + (f": {problems}" if problems else ""))
+            _step(
+                f"event {event.removeprefix(EVENTS)} by {claims['iss']}"
+                + (f": {problems}" if problems else "")
+            )
         shown = len(tokens)
-        if tokens and next(iter(json.loads(b64url_decode(tokens[-1].split(".")[1]))["events"])).removeprefix(EVENTS) in FINAL:
+        if (
+            tokens
+            and next(iter(json.loads(b64url_decode(tokens[-1].split(".")[1]))["events"])).removeprefix(EVENTS)
+            in FINAL
+        ):
             break
         await asyncio.sleep(0.1)
     return tokens
@@ -141,8 +153,12 @@ async def run_demo(settings: Settings, timeout: float = 60.0) -> int:
         print("xgw demo runs on the embedded default: remove the tenants from the configuration")
         return 2
     broker = "RabbitMQ" if settings.amqp_url else "the in-process broker"
-    print(f"Starting the gateway on {settings.public_url} (data in {settings.data_dir}, {broker})", flush=True)
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None))
+    print(
+        f"Starting the gateway on {settings.public_url} (data in {settings.data_dir}, {broker})", flush=True
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None)
+    )
     serving = asyncio.create_task(server.serve())
     try:
         while not server.started:

@@ -12,7 +12,16 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from gateway.delivery import Broker, Consumer, Handler, MemoryBroker, Relay, RetryPolicy, Topology, create_broker
+from gateway.delivery import (
+    Broker,
+    Consumer,
+    Handler,
+    MemoryBroker,
+    Relay,
+    RetryPolicy,
+    Topology,
+    create_broker,
+)
 from gateway.settings import Settings
 from gateway.store.outbox import DatabaseOutbox
 from gateway.store.recovery import requeue_in_flight
@@ -21,7 +30,9 @@ log = structlog.get_logger()
 
 
 def topology_of(settings: Settings) -> Topology:
-    retry = RetryPolicy(max_attempts=settings.delivery.max_attempts, delays_ms=tuple(settings.delivery.retry_delays_ms))
+    retry = RetryPolicy(
+        max_attempts=settings.delivery.max_attempts, delays_ms=tuple(settings.delivery.retry_delays_ms)
+    )
     return Topology(namespace=settings.delivery.namespace, retry=retry)
 
 

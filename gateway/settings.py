@@ -23,9 +23,13 @@ class Limits(BaseModel):
     """Size limits on every input (FIT-Connect's published limits by default)."""
 
     max_attachment_bytes: int = Field(500 * MB, gt=0, description="one encrypted attachment")
-    max_submission_bytes: int = Field(2048 * MB, gt=0, description="all encrypted attachments of a submission")
+    max_submission_bytes: int = Field(
+        2048 * MB, gt=0, description="all encrypted attachments of a submission"
+    )
     max_attachments: int = Field(100, gt=0, le=10_000, description="announced attachments per submission")
-    max_json_body_bytes: int = Field(64 * MB, gt=0, description="JSON request bodies (metadata and data JWEs)")
+    max_json_body_bytes: int = Field(
+        64 * MB, gt=0, description="JSON request bodies (metadata and data JWEs)"
+    )
     max_form_body_bytes: int = Field(8 * 1024, gt=0, description="the form body of POST /token")
     max_inflated_bytes: int = Field(256 * MB, gt=0, description="plaintext after zip: DEF inflation")
 
@@ -61,7 +65,9 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="interface the HTTP server binds")
     port: int = Field(8080, ge=0, le=65535, description="HTTP port")
     base_url: str | None = Field(None, description="public base URL (SET issuer); default http://host:port")
-    data_dir: Path = Field(Path("xgw-data"), description="SQLite file, blobs and keys of the embedded default")
+    data_dir: Path = Field(
+        Path("xgw-data"), description="SQLite file, blobs and keys of the embedded default"
+    )
     database_url: str | None = Field(None, description="SQLAlchemy async URL; default SQLite in data_dir")
     amqp_url: SecretStr | None = Field(None, description="RabbitMQ URL; default the in-process broker")
     key_dir: Path | None = Field(None, description="private keys (0600); default data_dir/keys")

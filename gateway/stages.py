@@ -41,7 +41,11 @@ def callback_handler(sender: CallbackSender) -> Handler:
 
 
 def stage_handlers(
-    topology: Topology, validator: Validator, runner: DeliveryRunner, callbacks: CallbackSender, destinations: list[str]
+    topology: Topology,
+    validator: Validator,
+    runner: DeliveryRunner,
+    callbacks: CallbackSender,
+    destinations: list[str],
 ) -> Mapping[str, Handler]:
     """Queue name → handler for every queue this process consumes."""
     handlers: dict[str, Handler] = {

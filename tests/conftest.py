@@ -47,7 +47,12 @@ def tenants() -> list[dict[str, Any]]:
             "name": "Musterstadt",
             "destinations": [
                 {"id": ACTIVE, "name": "Bauamt", "status": "active", "services": [service(["064350014014"])]},
-                {"id": INACTIVE, "name": "Altes Bauamt", "status": "inactive", "services": [service(["064350014014"])]},
+                {
+                    "id": INACTIVE,
+                    "name": "Altes Bauamt",
+                    "status": "inactive",
+                    "services": [service(["064350014014"])],
+                },
             ],
         },
         {
@@ -103,7 +108,11 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
 
 
 def make_settings(
-    tmp_path: Path, key_template: Path, database_url: str, tenants: list[dict[str, Any]], clients: list[dict[str, Any]]
+    tmp_path: Path,
+    key_template: Path,
+    database_url: str,
+    tenants: list[dict[str, Any]],
+    clients: list[dict[str, Any]],
 ) -> Settings:
     """Settings for an in-process gateway in ``tmp_path`` with a copy of the session's keys; the
     stages do not run (tests drive them) unless a test turns them on."""
@@ -122,7 +131,9 @@ def make_settings(
 
 
 @pytest.fixture
-def settings(tmp_path: Path, key_template: Path, secret_hashes: dict[str, str], database_url: str) -> Settings:
+def settings(
+    tmp_path: Path, key_template: Path, secret_hashes: dict[str, str], database_url: str
+) -> Settings:
     return make_settings(
         tmp_path,
         key_template,

@@ -31,7 +31,9 @@ def bearer(access_token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {access_token}"}
 
 
-async def encryption_key(api: httpx.AsyncClient, headers: dict[str, str], destination_id: str) -> dict[str, Any]:
+async def encryption_key(
+    api: httpx.AsyncClient, headers: dict[str, str], destination_id: str
+) -> dict[str, Any]:
     destination = (await api.get(f"/v1/destinations/{destination_id}", headers=headers)).json()
     response = await api.get(f"/v1/destinations/{destination_id}/keys/{destination['encryptionKid']}")
     return dict(response.json())
@@ -81,7 +83,11 @@ def metadata_for(
 
 
 async def create(
-    api: httpx.AsyncClient, headers: dict[str, str], destination_id: str, attachments: list[str] | None = None, **extra: Any
+    api: httpx.AsyncClient,
+    headers: dict[str, str],
+    destination_id: str,
+    attachments: list[str] | None = None,
+    **extra: Any,
 ) -> httpx.Response:
     body = {
         "destinationId": destination_id,
@@ -92,7 +98,9 @@ async def create(
     return await api.post("/v1/submissions", json=body, headers=headers)
 
 
-async def upload(api: httpx.AsyncClient, headers: dict[str, str], sid: str, aid: str, body: str | bytes) -> httpx.Response:
+async def upload(
+    api: httpx.AsyncClient, headers: dict[str, str], sid: str, aid: str, body: str | bytes
+) -> httpx.Response:
     return await api.put(
         f"/v1/submissions/{sid}/attachments/{aid}",
         content=body,
@@ -113,7 +121,9 @@ async def counts(api: httpx.AsyncClient) -> dict[str, int]:
 
 
 def verify_event_log(
-    tokens: list[str], jwks: dict[str, Any], destination_keys: Callable[[str, str], dict[str, Any]] | None = None
+    tokens: list[str],
+    jwks: dict[str, Any],
+    destination_keys: Callable[[str, str], dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """Verify every SET: the gateway's against its JWKS, a destination's (``iss`` = its id)
     against the key ``destination_keys(iss, kid)`` returns. Returns the claims in order."""

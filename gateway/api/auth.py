@@ -34,7 +34,8 @@ class TokenIssuer:
 
     def issue(self, client: Client) -> tuple[str, str]:
         scope = " ".join(
-            [f"send:region:{r}" for r in client.regions] + [f"send:destination:{d}" for d in client.destinations]
+            [f"send:region:{r}" for r in client.regions]
+            + [f"send:destination:{d}" for d in client.destinations]
         )
         now = int(time.time())
         claims = {
@@ -57,7 +58,11 @@ class TokenIssuer:
         exp = claims.get("exp")
         if not isinstance(exp, int) or exp <= time.time():
             raise AuthenticationError("access token expired", slug="invalid-token")
-        if claims.get("iss") != self.issuer or claims.get("aud") != AUDIENCE or not isinstance(claims.get("sub"), str):
+        if (
+            claims.get("iss") != self.issuer
+            or claims.get("aud") != AUDIENCE
+            or not isinstance(claims.get("sub"), str)
+        ):
             raise AuthenticationError("access token not issued for this API", slug="invalid-token")
         return str(claims["sub"])
 
@@ -82,7 +87,12 @@ async def token(request: Request) -> JSONResponse:
         raise AuthenticationError("unknown client or wrong secret", slug="invalid-client")
     access_token, scope = gateway.tokens.issue(client)
     return JSONResponse(
-        {"access_token": access_token, "token_type": "Bearer", "expires_in": gateway.tokens.ttl, "scope": scope},
+        {
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": gateway.tokens.ttl,
+            "scope": scope,
+        },
         headers={"Cache-Control": "no-store"},
     )
 

@@ -6,7 +6,12 @@ from typing import Any
 
 from fastapi import Request
 
-from gateway.errors import InvalidRequestError, PayloadTooLargeError, PermanentError, UnsupportedMediaTypeError
+from gateway.errors import (
+    InvalidRequestError,
+    PayloadTooLargeError,
+    PermanentError,
+    UnsupportedMediaTypeError,
+)
 from gateway.validation.json_strict import parse_json_strict
 
 
@@ -48,7 +53,9 @@ async def read_json_object(request: Request, cap: int) -> dict[str, Any]:
     try:
         value = parse_json_strict(raw)
     except PermanentError as exc:
-        raise InvalidRequestError(f"body is not acceptable JSON: {exc.detail}", slug="request-body-invalid") from exc
+        raise InvalidRequestError(
+            f"body is not acceptable JSON: {exc.detail}", slug="request-body-invalid"
+        ) from exc
     if not isinstance(value, dict):
         raise InvalidRequestError("body must be a JSON object", slug="request-body-invalid")
     return value

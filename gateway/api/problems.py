@@ -45,7 +45,11 @@ async def _gateway_error(request: Request, exc: Exception) -> JSONResponse:
         log.error("request_failed", slug=exc.slug, detail=exc.detail)
         return problem(exc.status, exc.slug, _title(exc.slug))
     log.info("request_rejected", slug=exc.slug, status=exc.status, detail=exc.detail)
-    extra = {"error": "invalid_client"} if isinstance(exc, AuthenticationError) and exc.slug == "invalid-client" else {}
+    extra = (
+        {"error": "invalid_client"}
+        if isinstance(exc, AuthenticationError) and exc.slug == "invalid-client"
+        else {}
+    )
     return problem(exc.status, exc.slug, _title(exc.slug), exc.detail, **extra)
 
 
@@ -61,7 +65,9 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()[:20]]
-    return problem(422, "request-invalid", "Request invalid", "the request does not meet the contract", errors=errors)
+    return problem(
+        422, "request-invalid", "Request invalid", "the request does not meet the contract", errors=errors
+    )
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -55,7 +55,9 @@ class Callback(_Body):
 
 class CreateRequest(_Body):
     destination_id: str = Field(alias="destinationId", pattern=_UUID.pattern)
-    announced_attachments: list[str] = Field(default_factory=list, alias="announcedAttachments", max_length=10_000)
+    announced_attachments: list[str] = Field(
+        default_factory=list, alias="announcedAttachments", max_length=10_000
+    )
     service_type: ServiceRef | None = Field(None, alias="serviceType")
     public_service: ServiceRef | None = Field(None, alias="publicService")
     region: str | None = Field(None, max_length=12)
@@ -102,7 +104,11 @@ def destination_view(destination: Destination, version: Version) -> dict[str, An
 
 
 def _reference(submission: Submission) -> dict[str, str]:
-    return {"destinationId": submission.destination_id, "submissionId": submission.id, "caseId": submission.case_id}
+    return {
+        "destinationId": submission.destination_id,
+        "submissionId": submission.id,
+        "caseId": submission.case_id,
+    }
 
 
 def build_router(version: Version) -> APIRouter:
@@ -129,7 +135,9 @@ def build_router(version: Version) -> APIRouter:
     @router.post("/submissions", status_code=201, summary="Create a submission")
     async def create_submission(request: Request, client: CurrentClient) -> dict[str, str]:
         gateway = gateway_of(request)
-        body = _parse(CreateRequest, await read_json_object(request, gateway.settings.limits.max_json_body_bytes))
+        body = _parse(
+            CreateRequest, await read_json_object(request, gateway.settings.limits.max_json_body_bytes)
+        )
         service = body.service_type if version == "v1" else body.public_service
         if service is None:
             field = "serviceType" if version == "v1" else "publicService"
@@ -157,18 +165,24 @@ def build_router(version: Version) -> APIRouter:
         response_class=Response,
         summary="Upload an encrypted attachment (application/jose, compact JWE)",
     )
-    async def upload_attachment(request: Request, client: CurrentClient, submission_id: str, attachment_id: str) -> Response:
+    async def upload_attachment(
+        request: Request, client: CurrentClient, submission_id: str, attachment_id: str
+    ) -> Response:
         sid = submission_path_id(submission_id)
         aid = path_id(attachment_id, "attachment-not-found")
         require_media_type(request, "application/jose")
-        await gateway_of(request).intake.upload_attachment(client, sid, aid, request.stream(), declared_length(request))
+        await gateway_of(request).intake.upload_attachment(
+            client, sid, aid, request.stream(), declared_length(request)
+        )
         return Response(status_code=204)
 
     @router.put("/submissions/{submission_id}", summary="Submit encrypted metadata and data")
     async def submit(request: Request, client: CurrentClient, submission_id: str) -> dict[str, str]:
         gateway = gateway_of(request)
         sid = submission_path_id(submission_id)
-        body = _parse(SubmitRequest, await read_json_object(request, gateway.settings.limits.max_json_body_bytes))
+        body = _parse(
+            SubmitRequest, await read_json_object(request, gateway.settings.limits.max_json_body_bytes)
+        )
         if version == "v2" and body.encrypted_data is None:
             raise InvalidRequestError("encryptedData is required", slug="request-body-invalid")
         submission = await gateway.intake.submit(client, sid, body.encrypted_metadata, body.encrypted_data)
@@ -182,7 +196,9 @@ def build_router(version: Version) -> APIRouter:
     if version == "v2":
 
         @router.get("/submissions/{submission_id}/events", summary="Read the event log of a submission")
-        async def submission_events(request: Request, client: CurrentClient, submission_id: str) -> dict[str, list[str]]:
+        async def submission_events(
+            request: Request, client: CurrentClient, submission_id: str
+        ) -> dict[str, list[str]]:
             sid = submission_path_id(submission_id)
             return {"eventLog": await gateway_of(request).intake.event_log(client, submission_id=sid)}
 

@@ -22,4 +22,3 @@ async def health(request: Request) -> dict[str, str]:
     async with gateway_of(request).sessions() as session:
         await session.execute(text("SELECT 1"))
     return {"status": "ok"}
-

@@ -66,13 +66,21 @@ def check_settings(
                 add(ConfigProblem(f"{where}.encryption_kid", "no such encryption key in the key directory"))
             for vi, version in enumerate(dest.metadata_versions):
                 if metadata_versions is not None and version not in metadata_versions:
-                    add(ConfigProblem(f"{where}.metadata_versions[{vi}]", f"unknown metadata version {version}"))
+                    add(
+                        ConfigProblem(
+                            f"{where}.metadata_versions[{vi}]", f"unknown metadata version {version}"
+                        )
+                    )
             identifiers = [s.identifier for s in dest.services]
             for dup in _duplicates(identifiers):
                 add(ConfigProblem(f"{where}.services", f"service {dup} is declared more than once"))
             for si, service in enumerate(dest.services):
                 for ci, schema in enumerate(service.submission_schemas):
-                    if knows_schema and schema.mime_type == "application/xml" and not knows_schema(schema.schema_uri):
+                    if (
+                        knows_schema
+                        and schema.mime_type == "application/xml"
+                        and not knows_schema(schema.schema_uri)
+                    ):
                         add(
                             ConfigProblem(
                                 f"{where}.services[{si}].submission_schemas[{ci}].schema_uri",

@@ -35,7 +35,11 @@ class EmbeddedTenant:
 
 
 def _fresh() -> dict[str, str]:
-    return {"destination_id": str(uuid.uuid4()), "client_id": "demo-portal", "client_secret": new_client_secret()}
+    return {
+        "destination_id": str(uuid.uuid4()),
+        "client_id": "demo-portal",
+        "client_secret": new_client_secret(),
+    }
 
 
 def embedded_tenant(data_dir: Path, keys: KeyStore) -> EmbeddedTenant:

@@ -39,7 +39,9 @@ class AdapterBinding(_Strict):
 class ServiceConfig(_Strict):
     """A public service (LeiKa) a destination offers, where, and in which data formats."""
 
-    identifier: str = Field(pattern=LEIKA_PATTERN, description="LeiKa URN urn:de:fim:leika:leistung:<14 digits>")
+    identifier: str = Field(
+        pattern=LEIKA_PATTERN, description="LeiKa URN urn:de:fim:leika:leistung:<14 digits>"
+    )
     name: str = Field(default="", max_length=255, description="human-readable service name")
     regions: list[str] = Field(default_factory=list, description="ARS region keys the service covers")
     submission_schemas: list[SubmissionSchemaConfig] = Field(min_length=1)

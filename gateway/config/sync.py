@@ -21,7 +21,9 @@ def current_encryption_kid(dest: DestinationConfig, keys: KeyStore) -> str:
     """The pinned key, or the newest encryption key; raises ``ConfigError`` if there is none."""
     enc = [k.kid for k in keys.keys(str(dest.id)) if k.purpose == "encryption"]
     if not enc:
-        raise ConfigError(f"no encryption key: run `xgw keys generate {dest.id}`", path=f"destination {dest.id}")
+        raise ConfigError(
+            f"no encryption key: run `xgw keys generate {dest.id}`", path=f"destination {dest.id}"
+        )
     if dest.encryption_kid:
         if dest.encryption_kid not in enc:
             raise ConfigError("no such encryption key", path=f"destination {dest.id}.encryption_kid")

@@ -73,8 +73,7 @@ def encode_envelope(envelope: Envelope) -> bytes:
     if not isinstance(envelope, Mapping):
         raise EnvelopeError(f"envelope must be a JSON object, not {type(envelope).__name__}")
     try:
-        body = json.dumps(dict(envelope), separators=(",", ":"), ensure_ascii=False,
-                          allow_nan=False).encode()
+        body = json.dumps(dict(envelope), separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
     except (TypeError, ValueError) as exc:
         raise EnvelopeError(f"envelope is not JSON-serialisable: {exc}") from exc
     if len(body) > MAX_ENVELOPE_BYTES:
@@ -197,7 +196,10 @@ async def publish_concurrently(publish: _Publish, messages: Sequence[OutgoingMes
         else:
             raise result
     if failed:
-        log.warning("publish_batch_incomplete", confirmed=len(confirmed),
-                    failed={reason: len(ids) for reason, ids in failed.items()},
-                    sample={reason: ids[:5] for reason, ids in failed.items()})
+        log.warning(
+            "publish_batch_incomplete",
+            confirmed=len(confirmed),
+            failed={reason: len(ids) for reason, ids in failed.items()},
+            sample={reason: ids[:5] for reason, ids in failed.items()},
+        )
     return confirmed

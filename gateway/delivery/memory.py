@@ -93,12 +93,10 @@ class MemoryBroker:
         """Enqueue; raises ``PublishError`` (unroutable, closed) or ``EnvelopeError``."""
         body = encode_envelope(envelope)
         if self._closed:
-            raise PublishError("broker is closed", queue=queue, message_id=message_id,
-                               reason="connection")
+            raise PublishError("broker is closed", queue=queue, message_id=message_id, reason="connection")
         target = self._queues.get(queue)
         if target is None:
-            raise PublishError(f"no queue {queue!r}", queue=queue, message_id=message_id,
-                               reason="unroutable")
+            raise PublishError(f"no queue {queue!r}", queue=queue, message_id=message_id, reason="unroutable")
         target.put(_Message(message_id, body))
 
     async def publish_many(self, messages: Sequence[OutgoingMessage]) -> set[str]:
@@ -111,8 +109,9 @@ class MemoryBroker:
             raise ValueError("prefetch must be at least 1")
         source = self._queues.get(queue)
         if source is None:
-            raise ConfigError(f"queue {queue!r} does not exist; declare the topology first",
-                              path="delivery.queue")
+            raise ConfigError(
+                f"queue {queue!r} does not exist; declare the topology first", path="delivery.queue"
+            )
         consumer = MemoryConsumer(self, source, handler, prefetch)
         self._consumers.add(consumer)
         return consumer
@@ -182,8 +181,13 @@ class MemoryConsumer:
     async def _handle(self, message: _Message) -> None:
         started = time.monotonic()
         try:
-            delivery = Delivery(self.queue, message.message_id, decode_envelope(message.body),
-                                message.attempt, message.redelivered)
+            delivery = Delivery(
+                self.queue,
+                message.message_id,
+                decode_envelope(message.body),
+                message.attempt,
+                message.redelivered,
+            )
             outcome = await run_handler(self._handler, delivery)
         except asyncio.CancelledError:
             self._broker._return(self._source, message)

@@ -59,8 +59,15 @@ class BatchResult:
 class Relay:
     """Publishes pending outbox rows until stopped."""
 
-    def __init__(self, source: OutboxSource, broker: Broker, *, batch_size: int = 100,
-                 poll_interval: float = 1.0, backoff: tuple[float, float] = (0.5, 30.0)) -> None:
+    def __init__(
+        self,
+        source: OutboxSource,
+        broker: Broker,
+        *,
+        batch_size: int = 100,
+        poll_interval: float = 1.0,
+        backoff: tuple[float, float] = (0.5, 30.0),
+    ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         self._source = source
@@ -85,13 +92,19 @@ class Relay:
         if not batch:
             return BatchResult(0, 0, 0, 0)
         confirmed = await self._broker.publish_many(
-            [OutgoingMessage(r.queue, r.message_id, r.envelope) for r in batch.values()])
+            [OutgoingMessage(r.queue, r.message_id, r.envelope) for r in batch.values()]
+        )
         sent = [r.id for r in batch.values() if r.message_id in confirmed]
         if sent:
             await self._source.mark_sent(sent)
         result = BatchResult(len(rows), len(sent), len(batch) - len(sent), len(rows) - len(batch))
-        log.info("relay_batch_published", fetched=result.fetched, sent=result.sent,
-                 failed=result.failed, deferred=result.deferred)
+        log.info(
+            "relay_batch_published",
+            fetched=result.fetched,
+            sent=result.sent,
+            failed=result.failed,
+            deferred=result.deferred,
+        )
         return result
 
     async def run(self) -> None:

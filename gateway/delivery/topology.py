@@ -136,7 +136,7 @@ class Topology:
         prefix = f"{self.namespace}."
         if not origin.startswith(prefix):
             raise ValueError(f"queue {origin!r} is not in namespace {self.namespace!r}")
-        return f"{self.namespace}.parked.{origin[len(prefix):]}"
+        return f"{self.namespace}.parked.{origin[len(prefix) :]}"
 
     def retry_queue(self, level: int) -> str:
         """Delay queue of ``level``; the fanout exchange in front of it has the same name."""
@@ -156,14 +156,24 @@ class Topology:
         }
         specs: list[QueueSpec] = []
         for level, delay in enumerate(self.retry.delays_ms):
-            args = {**base, "x-delivery-limit": self.delivery_limit, "x-message-ttl": delay,
-                    "x-dead-letter-exchange": "", "x-dead-letter-strategy": "at-least-once"}
+            args = {
+                **base,
+                "x-delivery-limit": self.delivery_limit,
+                "x-message-ttl": delay,
+                "x-dead-letter-exchange": "",
+                "x-dead-letter-strategy": "at-least-once",
+            }
             specs.append(QueueSpec(self.retry_queue(level), args))
         for work in self.work_queues(destinations):
             parked = self.parked_queue(work)
             specs.append(QueueSpec(parked, {**base, "x-delivery-limit": PARKED_DELIVERY_LIMIT}))
-            args = {**base, "x-delivery-limit": self.delivery_limit, "x-dead-letter-exchange": "",
-                    "x-dead-letter-routing-key": parked, "x-dead-letter-strategy": "at-least-once"}
+            args = {
+                **base,
+                "x-delivery-limit": self.delivery_limit,
+                "x-dead-letter-exchange": "",
+                "x-dead-letter-routing-key": parked,
+                "x-dead-letter-strategy": "at-least-once",
+            }
             specs.append(QueueSpec(work, args))
         return specs
 
@@ -174,18 +184,30 @@ class Topology:
     def definitions(self, destinations: Sequence[str] = (), *, vhost: str = "/") -> dict[str, Any]:
         """The topology as a RabbitMQ definitions document (``rabbitmqctl import_definitions``)."""
         queues = [
-            {"name": q.name, "vhost": vhost, "durable": True, "auto_delete": False,
-             "arguments": q.arguments}
+            {"name": q.name, "vhost": vhost, "durable": True, "auto_delete": False, "arguments": q.arguments}
             for q in self.queues(destinations)
         ]
         exchanges = [
-            {"name": x, "vhost": vhost, "type": "fanout", "durable": True, "auto_delete": False,
-             "internal": False, "arguments": {}}
+            {
+                "name": x,
+                "vhost": vhost,
+                "type": "fanout",
+                "durable": True,
+                "auto_delete": False,
+                "internal": False,
+                "arguments": {},
+            }
             for x in self.exchanges()
         ]
         bindings = [
-            {"source": x, "vhost": vhost, "destination": x, "destination_type": "queue",
-             "routing_key": "", "arguments": {}}
+            {
+                "source": x,
+                "vhost": vhost,
+                "destination": x,
+                "destination_type": "queue",
+                "routing_key": "",
+                "arguments": {},
+            }
             for x in self.exchanges()
         ]
         return {"queues": queues, "exchanges": exchanges, "bindings": bindings}
@@ -198,8 +220,9 @@ def render_definitions(topology: Topology, destinations: Sequence[str]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """``python -m gateway.delivery [--namespace NS] [DESTINATION ...]`` prints definitions."""
-    parser = argparse.ArgumentParser(prog="python -m gateway.delivery",
-                                     description="Print the RabbitMQ definitions of the topology.")
+    parser = argparse.ArgumentParser(
+        prog="python -m gateway.delivery", description="Print the RabbitMQ definitions of the topology."
+    )
     parser.add_argument("--namespace", default="xgw", help="queue name prefix")
     parser.add_argument("destinations", nargs="*", help="destination ids")
     args = parser.parse_args(argv)

@@ -63,8 +63,9 @@ def attempt_from_headers(headers: Mapping[str, Any] | None) -> int:
     return attempt if attempt >= 1 else 1
 
 
-def make_delivery(queue: str, body: bytes, message_id: str, headers: Mapping[str, Any] | None,
-                  redelivered: bool) -> Delivery:
+def make_delivery(
+    queue: str, body: bytes, message_id: str, headers: Mapping[str, Any] | None, redelivered: bool
+) -> Delivery:
     """The :class:`Delivery` of a received message; raises ``EnvelopeError`` for a bad body."""
     return Delivery(queue, message_id, decode_envelope(body), attempt_from_headers(headers), redelivered)
 
@@ -74,22 +75,33 @@ async def run_handler(handler: Handler, delivery: Delivery) -> Outcome:
     try:
         outcome = await handler(delivery)
     except Exception:
-        log.exception("handler_failed", queue=delivery.queue, message_id=delivery.message_id,
-                      attempt=delivery.attempt)
+        log.exception(
+            "handler_failed", queue=delivery.queue, message_id=delivery.message_id, attempt=delivery.attempt
+        )
         return Outcome.RETRY
     if not isinstance(outcome, Outcome):
-        log.error("handler_returned_no_outcome", queue=delivery.queue,
-                  message_id=delivery.message_id, returned=repr(outcome))
+        log.error(
+            "handler_returned_no_outcome",
+            queue=delivery.queue,
+            message_id=delivery.message_id,
+            returned=repr(outcome),
+        )
         return Outcome.RETRY
     return outcome
 
 
 def log_settled(delivery: Delivery, settlement: Settlement, started: float) -> None:
     """The one summary line per message."""
-    log.info("delivery_settled", queue=delivery.queue, message_id=delivery.message_id,
-             attempt=delivery.attempt, redelivered=delivery.redelivered,
-             outcome=settlement.outcome.value, reason=settlement.reason,
-             duration_ms=round((time.monotonic() - started) * 1000, 1))
+    log.info(
+        "delivery_settled",
+        queue=delivery.queue,
+        message_id=delivery.message_id,
+        attempt=delivery.attempt,
+        redelivered=delivery.redelivered,
+        outcome=settlement.outcome.value,
+        reason=settlement.reason,
+        duration_ms=round((time.monotonic() - started) * 1000, 1),
+    )
 
 
 class InFlight:
@@ -120,9 +132,12 @@ class InFlight:
         return len(pending)
 
 
-async def keep_subscribed(queue: str, wait_lost: Callable[[], Awaitable[object]],
-                          resubscribe: Callable[[], Awaitable[None]],
-                          delays: tuple[float, float]) -> None:
+async def keep_subscribed(
+    queue: str,
+    wait_lost: Callable[[], Awaitable[object]],
+    resubscribe: Callable[[], Awaitable[None]],
+    delays: tuple[float, float],
+) -> None:
     """Supervise a subscription until cancelled: whenever ``wait_lost()`` returns, call
     ``resubscribe()`` until it succeeds, sleeping with capped exponential backoff
     (``delays`` = first, max seconds) after each ``GatewayError``."""
@@ -134,8 +149,7 @@ async def keep_subscribed(queue: str, wait_lost: Callable[[], Awaitable[object]]
             try:
                 await resubscribe()
             except GatewayError as exc:
-                log.warning("consumer_resubscribe_failed", queue=queue, error=exc.detail,
-                            retry_in_s=delay)
+                log.warning("consumer_resubscribe_failed", queue=queue, error=exc.detail, retry_in_s=delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, delays[1])
             else:

@@ -39,7 +39,9 @@ def offered_service(destination: Destination | None, identifier: str, region: st
         assert isinstance(service, dict)
         if service["identifier"] == identifier:
             if region is not None and region not in service["regions"]:
-                raise InvalidRequestError("the service is not offered in this region", slug="region-not-offered")
+                raise InvalidRequestError(
+                    "the service is not offered in this region", slug="region-not-offered"
+                )
             return service
     raise InvalidRequestError(f"the destination does not offer {identifier}", slug="service-not-offered")
 

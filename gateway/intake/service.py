@@ -69,7 +69,9 @@ class Intake:
                 f"at most {self.limits.max_attachments} attachments", slug="too-many-attachments"
             )
         if len(set(ids)) != len(ids):
-            raise InvalidRequestError("announced attachment ids must be unique", slug="attachment-ids-not-unique")
+            raise InvalidRequestError(
+                "announced attachment ids must be unique", slug="attachment-ids-not-unique"
+            )
         async with self.sessions() as session:
             destination = await session.get(Destination, request.destination_id)
         service = offered_service(destination, request.service_identifier, request.region)
@@ -167,7 +169,9 @@ class Intake:
                     .values(updated_at=_now())
                 )
                 if still_open.rowcount != 1:  # type: ignore[attr-defined]
-                    raise ConflictError("the submission was already submitted", slug="submission-state-invalid")
+                    raise ConflictError(
+                        "the submission was already submitted", slug="submission-state-invalid"
+                    )
                 row = await session.get(Attachment, (submission_id, attachment_id))
                 replaced = row.blob if row else None
                 await session.merge(
@@ -193,12 +197,16 @@ class Intake:
             submission = await self._own(session, principal, submission_id)
             if submission.status != "created":
                 raise ConflictError("the submission was already submitted", slug="submission-state-invalid")
-            rows = (await session.scalars(select(Attachment).where(Attachment.submission_id == submission_id))).all()
+            rows = (
+                await session.scalars(select(Attachment).where(Attachment.submission_id == submission_id))
+            ).all()
             kids = await self._kids(session, submission.destination_id)
         uploaded = {row.attachment_id: row.authentication_tag for row in rows}
         missing = [a for a in submission.announced_attachments if a not in uploaded]
         if missing:
-            raise InvalidRequestError(f"announced attachments not uploaded: {missing}", slug="missing-attachments")
+            raise InvalidRequestError(
+                f"announced attachments not uploaded: {missing}", slug="missing-attachments"
+            )
         try:
             metadata = scan(encrypted_metadata, kids)
             data = scan(encrypted_data, kids) if encrypted_data is not None else None
@@ -228,7 +236,9 @@ class Intake:
                     )
                 )
                 if done.rowcount != 1:  # type: ignore[attr-defined]
-                    raise ConflictError("the submission was already submitted", slug="submission-state-invalid")
+                    raise ConflictError(
+                        "the submission was already submitted", slug="submission-state-invalid"
+                    )
                 session.add(_event(submission, "submit-submission", token))
                 session.add(
                     Outbox(
@@ -244,14 +254,22 @@ class Intake:
             raise
         self.outbox_written()
         submission.status = "submitted"
-        log.info("submission_submitted", submission_id=submission_id, destination_id=submission.destination_id)
+        log.info(
+            "submission_submitted", submission_id=submission_id, destination_id=submission.destination_id
+        )
         return submission
 
-    async def event_log(self, principal: Principal, *, case_id: str | None = None, submission_id: str | None = None) -> list[str]:
+    async def event_log(
+        self, principal: Principal, *, case_id: str | None = None, submission_id: str | None = None
+    ) -> list[str]:
         """The case's SETs in order; unknown and foreign cases look the same (404)."""
         async with self.sessions() as session:
             query = select(Submission).where(Submission.client_id == principal.client_id)
-            query = query.where(Submission.case_id == case_id) if case_id else query.where(Submission.id == submission_id)
+            query = (
+                query.where(Submission.case_id == case_id)
+                if case_id
+                else query.where(Submission.id == submission_id)
+            )
             submission = await session.scalar(query)
             if submission is None:
                 slug = "case-not-found" if case_id else "submission-not-found"

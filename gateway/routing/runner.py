@@ -61,7 +61,9 @@ class DeliveryRunner:
             row = await session.get(Submission, submission_id)
             blobs = {
                 a.attachment_id: a.blob
-                for a in await session.scalars(select(Attachment).where(Attachment.submission_id == submission_id))
+                for a in await session.scalars(
+                    select(Attachment).where(Attachment.submission_id == submission_id)
+                )
             }
         if row is None or row.status != "validated":
             log.info("delivery_skipped", status=row.status if row else None)
@@ -72,7 +74,9 @@ class DeliveryRunner:
             return Outcome.DEAD_LETTER
         name = type(adapter).__name__
         keys = destination_decryption_keys(self.keys, row.destination_id)
-        view = await asyncio.to_thread(build_view, row, self.blobs, blobs, keys, self.limits.max_inflated_bytes)
+        view = await asyncio.to_thread(
+            build_view, row, self.blobs, blobs, keys, self.limits.max_inflated_bytes
+        )
         started = time.monotonic()
         try:
             receipt = await adapter.deliver(view)
@@ -82,12 +86,16 @@ class DeliveryRunner:
         except Exception as exc:  # transient by policy, including adapters that crash
             last = attempt >= self.retry.max_attempts
             error = f"{type(exc).__name__}: {exc}"
-            await self._finish(row, attempt, name, "permanent" if last else "transient", _ms(started), error=error)
+            await self._finish(
+                row, attempt, name, "permanent" if last else "transient", _ms(started), error=error
+            )
             return Outcome.DEAD_LETTER if last else Outcome.RETRY
         await self._accept(row, attempt, name, _ms(started), receipt)
         return Outcome.ACK
 
-    async def _accept(self, row: Submission, attempt: int, adapter: str, latency: int, receipt: Receipt) -> None:
+    async def _accept(
+        self, row: Submission, attempt: int, adapter: str, latency: int, receipt: Receipt
+    ) -> None:
         signer = destination_signer(self.keys, row.destination_id)
         tags: dict[str, Any] = dict(row.authentication_tags or {})
         token = await signer.sign(ACCEPT, row.id, row.case_id, {"authenticationTags": tags})
@@ -121,15 +129,25 @@ class DeliveryRunner:
 
 
 def _attempt(
-    submission_id: str, attempt: int, adapter: str, outcome: str, latency: int, *, error: str | None = None,
+    submission_id: str,
+    attempt: int,
+    adapter: str,
+    outcome: str,
+    latency: int,
+    *,
+    error: str | None = None,
     reference: str | None = None,
 ) -> DeliveryAttempt:
     return DeliveryAttempt(
-        submission_id=submission_id, attempt=attempt, adapter=adapter, outcome=outcome,
-        error=error, reference=reference, latency_ms=latency,
+        submission_id=submission_id,
+        attempt=attempt,
+        adapter=adapter,
+        outcome=outcome,
+        error=error,
+        reference=reference,
+        latency_ms=latency,
     )
 
 
 def _ms(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
-

@@ -71,7 +71,11 @@ def _decrypt(path: Path, keys: DecryptionKeys, max_inflated: int) -> bytes:
 
 
 def build_view(
-    row: SubmissionRow, blobs: BlobStore, attachment_blobs: dict[str, str], keys: DecryptionKeys, max_inflated: int
+    row: SubmissionRow,
+    blobs: BlobStore,
+    attachment_blobs: dict[str, str],
+    keys: DecryptionKeys,
+    max_inflated: int,
 ) -> Submission:
     """The adapter's view of a validated submission (blocking: call in a thread)."""
     assert row.metadata_blob is not None
@@ -101,7 +105,9 @@ def build_view(
         mime_type=schema.get("mimeType", ""),
         data=data,
         authentication_tags=AuthenticationTags(
-            metadata=tags.get("metadata", ""), data=tags.get("data", ""), attachments=tags.get("attachments", {})
+            metadata=tags.get("metadata", ""),
+            data=tags.get("data", ""),
+            attachments=tags.get("attachments", {}),
         ),
         metadata=metadata,
         attachments=attachments,

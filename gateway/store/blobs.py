@@ -36,7 +36,9 @@ class BlobStore:
             raise ValueError("invalid blob name")
         return self.root / name[:2] / name
 
-    async def write_stream(self, chunks: AsyncIterator[bytes], inspect: Callable[[bytes], None]) -> tuple[str, int]:
+    async def write_stream(
+        self, chunks: AsyncIterator[bytes], inspect: Callable[[bytes], None]
+    ) -> tuple[str, int]:
         """Store a stream; ``inspect`` sees each chunk first and may raise to abort (nothing is kept)."""
         name = uuid.uuid4().hex
         final = self.path(name)

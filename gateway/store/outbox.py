@@ -37,7 +37,9 @@ class DatabaseOutbox:
         async with self.sessions.begin() as session:
             candidates = (
                 select(Outbox.id)
-                .where(Outbox.sent_at.is_(None), or_(Outbox.claimed_until.is_(None), Outbox.claimed_until < now))
+                .where(
+                    Outbox.sent_at.is_(None), or_(Outbox.claimed_until.is_(None), Outbox.claimed_until < now)
+                )
                 .order_by(Outbox.id)
                 .limit(limit)
             )
@@ -56,10 +58,14 @@ class DatabaseOutbox:
         if not ids:
             return
         async with self.sessions.begin() as session:
-            await session.execute(update(Outbox).where(Outbox.id.in_(ids)).values(sent_at=utcnow(), claimed_until=None))
+            await session.execute(
+                update(Outbox).where(Outbox.id.in_(ids)).values(sent_at=utcnow(), claimed_until=None)
+            )
 
     async def pending(self) -> int:
         """Rows not yet confirmed by the broker (for health and metrics)."""
         async with self.sessions() as session:
-            count = await session.scalar(select(func.count()).select_from(Outbox).where(Outbox.sent_at.is_(None)))
+            count = await session.scalar(
+                select(func.count()).select_from(Outbox).where(Outbox.sent_at.is_(None))
+            )
             return int(count or 0)

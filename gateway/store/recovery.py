@@ -26,7 +26,11 @@ def stage_message(stage: str, submission: Submission) -> Outbox:
     return Outbox(
         queue=f"deliver.{submission.destination_id}",
         message_id=f"deliver:{submission.id}",
-        envelope={"stage": "deliver", "submissionId": submission.id, "destinationId": submission.destination_id},
+        envelope={
+            "stage": "deliver",
+            "submissionId": submission.id,
+            "destinationId": submission.destination_id,
+        },
     )
 
 

@@ -131,7 +131,9 @@ class SchemaCatalogue:
                     _ = target.compiled
 
     @classmethod
-    def from_sets(cls, sets: Iterable[tuple[SetManifest, Sequence[tuple[SchemaSpec, Loaded]]]]) -> SchemaCatalogue:
+    def from_sets(
+        cls, sets: Iterable[tuple[SetManifest, Sequence[tuple[SchemaSpec, Loaded]]]]
+    ) -> SchemaCatalogue:
         """Build the lookup tables from already compiled sets."""
         routes: dict[str, Route] = {}
         entries: list[CatalogueEntry] = []

@@ -20,7 +20,10 @@ LEIKA = "urn:de:fim:leika:leistung:99066006001000"
 
 @pytest.fixture
 def client(live_gateway: LiveGateway, monkeypatch: pytest.MonkeyPatch) -> FitconnectClient:
-    urls = {"OAUTH_ENDPOINT": f"{live_gateway.base_url}/token", "SUBMISSION_API": f"{live_gateway.base_url}/v1"}
+    urls = {
+        "OAUTH_ENDPOINT": f"{live_gateway.base_url}/token",
+        "SUBMISSION_API": f"{live_gateway.base_url}/v1",
+    }
     monkeypatch.setitem(ENV_CONFIG, Environment.TESTING, urls)
     return FitconnectClient(Environment.TESTING, live_gateway.client_id, live_gateway.client_secret)
 
@@ -46,7 +49,9 @@ def test_client_sends_attachment_and_reads_verifiable_log(
     assert answer["submissionId"] == submission.submission_id
 
     headers = {"Authorization": f"Bearer {client.access_token}"}
-    log = httpx.get(f"{live_gateway.base_url}/v2/submissions/{submission.submission_id}/events", headers=headers)
+    log = httpx.get(
+        f"{live_gateway.base_url}/v2/submissions/{submission.submission_id}/events", headers=headers
+    )
     assert log.status_code == 200, log.text
     jwks = httpx.get(f"{live_gateway.base_url}/.well-known/jwks.json").json()
     claims = verify_event_log(log.json()["eventLog"], jwks, live_keys(live_gateway))

@@ -27,7 +27,10 @@ def sample(name: str) -> bytes:
 
 @pytest.fixture
 def client(live_gateway: LiveGateway, monkeypatch: pytest.MonkeyPatch) -> sdk.FITConnectClient:
-    urls = {"TOKEN_URL": f"{live_gateway.base_url}/token", "SUBMISSION_API_URL": f"{live_gateway.base_url}/v1"}
+    urls = {
+        "TOKEN_URL": f"{live_gateway.base_url}/token",
+        "SUBMISSION_API_URL": f"{live_gateway.base_url}/v1",
+    }
     monkeypatch.setitem(sdk._ENVIRONMENT_CONFIG, sdk.Environment.TESTING, urls)
     return sdk.FITConnectClient(sdk.Environment.TESTING, live_gateway.client_id, live_gateway.client_secret)
 
@@ -49,9 +52,15 @@ def wire(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
 def event_log(live: LiveGateway, case_id: str) -> list[dict[str, Any]]:
     token = httpx.post(
         f"{live.base_url}/token",
-        data={"grant_type": "client_credentials", "client_id": live.client_id, "client_secret": live.client_secret},
+        data={
+            "grant_type": "client_credentials",
+            "client_id": live.client_id,
+            "client_secret": live.client_secret,
+        },
     ).json()["access_token"]
-    log = httpx.get(f"{live.base_url}/v1/cases/{case_id}/events", headers={"Authorization": f"Bearer {token}"})
+    log = httpx.get(
+        f"{live.base_url}/v1/cases/{case_id}/events", headers={"Authorization": f"Bearer {token}"}
+    )
     assert log.status_code == 200, log.text
     jwks = httpx.get(f"{live.base_url}/.well-known/jwks.json").json()
     return verify_event_log(log.json()["eventLog"], jwks, live_keys(live))
@@ -71,7 +80,9 @@ def test_sdk_sends_xbau_with_attachment_and_reads_verifiable_log(
     claims = event_log(live_gateway, result["caseId"])
     names = [next(iter(c["events"])).rsplit("/", 1)[1] for c in claims]
     assert names[:2] == ["create-submission", "submit-submission"]
-    tags = claims[1]["events"]["https://schema.fitko.de/fit-connect/events/submit-submission"]["authenticationTags"]
+    tags = claims[1]["events"]["https://schema.fitko.de/fit-connect/events/submit-submission"][
+        "authenticationTags"
+    ]
     attachment_put, submit_put = wire
     attachment_id = attachment_put["url"].rsplit("/", 1)[1]
     assert tags["attachments"] == {attachment_id: attachment_put["data"].split(".")[4]}
@@ -87,12 +98,17 @@ def test_sdk_sends_xbau_with_attachment_and_reads_verifiable_log(
     assert names == ["create-submission", "submit-submission", "accept-submission"]
     accept = claims[-1]
     assert accept["iss"] == live_gateway.destination_id
-    assert accept["events"]["https://schema.fitko.de/fit-connect/events/accept-submission"]["authenticationTags"] == tags
+    assert (
+        accept["events"]["https://schema.fitko.de/fit-connect/events/accept-submission"]["authenticationTags"]
+        == tags
+    )
     package = live_gateway.workdir / "xgw-data" / "delivered" / result["submissionId"]
     assert (package / "manifest.json").is_file()
 
 
-def test_sdk_quirks_get_the_zustelldienst_answer(live_gateway: LiveGateway, client: sdk.FITConnectClient) -> None:
+def test_sdk_quirks_get_the_zustelldienst_answer(
+    live_gateway: LiveGateway, client: sdk.FITConnectClient
+) -> None:
     # The SDK encrypts with kid = RFC 7638 thumbprint and zip: DEF: accepted, because the
     # gateway's kids are thumbprints and DEF is tolerated on receipt (inflation bounded later).
     token = client.encrypt(live_gateway.destination_id, b"probe")

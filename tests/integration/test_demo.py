@@ -18,16 +18,28 @@ from tests.integration.delivery.conftest import AMQP_URL, delete_topology, requi
 def _run_demo(cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
     xgw = Path(sys.executable).with_name("xgw")
     clean = {k: v for k, v in os.environ.items() if not k.startswith("XGW_")}
-    return subprocess.run([str(xgw), "demo"], cwd=cwd, env=clean | env, capture_output=True, text=True, timeout=180)
+    return subprocess.run(
+        [str(xgw), "demo"], cwd=cwd, env=clean | env, capture_output=True, text=True, timeout=180
+    )
 
 
 def _assert_delivered(result: subprocess.CompletedProcess[str], cwd: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    for line in ("event create-submission", "event submit-submission", "event accept-submission", "Security Event Tokens verify"):
+    for line in (
+        "event create-submission",
+        "event submit-submission",
+        "event accept-submission",
+        "Security Event Tokens verify",
+    ):
         assert line in out
     package = cwd / out.split("Delivered package: ")[1].split()[0]
-    assert {p.name for p in package.iterdir()} >= {"data.xml", "metadata.json", "manifest.json", "attachments"}
+    assert {p.name for p in package.iterdir()} >= {
+        "data.xml",
+        "metadata.json",
+        "manifest.json",
+        "attachments",
+    }
     assert (package / "attachments" / "lageplan.pdf").read_bytes().startswith(b"%PDF")
 
 
@@ -40,7 +52,9 @@ async def test_demo_delivers_over_rabbitmq(tmp_path: Path) -> None:
     await require_rabbitmq()
     namespace = f"demo{uuid.uuid4().hex[:10]}"
     try:
-        _assert_delivered(_run_demo(tmp_path, XGW_AMQP_URL=AMQP_URL, XGW_DELIVERY__NAMESPACE=namespace), tmp_path)
+        _assert_delivered(
+            _run_demo(tmp_path, XGW_AMQP_URL=AMQP_URL, XGW_DELIVERY__NAMESPACE=namespace), tmp_path
+        )
     finally:
         state = tomllib.loads((tmp_path / "xgw-data" / "embedded.toml").read_text())
         await delete_topology(Topology(namespace=namespace), (state["destination_id"],))

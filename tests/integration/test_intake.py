@@ -39,7 +39,9 @@ def assert_problem(response: httpx.Response, status: int, type_: str) -> None:
     assert body["type"] == type_ and body["status"] == status and body["title"]
 
 
-async def test_submission_with_attachment_is_stored_and_logged(api: httpx.AsyncClient, auth: dict[str, str]) -> None:
+async def test_submission_with_attachment_is_stored_and_logged(
+    api: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
     key = await encryption_key(api, auth, ACTIVE)
     aid = new_id()
     created = await create(api, auth, ACTIVE, [aid])
@@ -88,7 +90,11 @@ async def test_v2_uses_public_service_names(api: httpx.AsyncClient, auth: dict[s
     assert schemas == [{"schemaUri": XBAU, "mimeType": "application/xml"}]
     response = await api.post(
         "/v2/submissions",
-        json={"destinationId": ACTIVE, "announcedAttachments": [], "publicService": destination["publicServices"][0]},
+        json={
+            "destinationId": ACTIVE,
+            "announcedAttachments": [],
+            "publicService": destination["publicServices"][0],
+        },
         headers=auth,
     )
     assert response.status_code == 201, response.text
@@ -107,7 +113,9 @@ async def test_destination_and_public_key(api: httpx.AsyncClient, auth: dict[str
     key = (await api.get(f"/v1/destinations/{ACTIVE}/keys/{destination['encryptionKid']}")).json()
     assert key["key_ops"] == ["wrapKey"] and key["alg"] == "RSA-OAEP-256" and key["e"] == "AQAB"
     assert len(key["n"]) >= 683 and key["x5c"] and "d" not in key
-    assert_problem(await api.get(f"/v1/destinations/{new_id()}", headers=auth), 404, FIT + "destination-not-found")
+    assert_problem(
+        await api.get(f"/v1/destinations/{new_id()}", headers=auth), 404, FIT + "destination-not-found"
+    )
     assert_problem(await api.get(f"/v1/destinations/{ACTIVE}/keys/nope"), 404, OWN + "key-not-found")
 
 
@@ -116,24 +124,38 @@ async def test_destination_and_public_key(api: httpx.AsyncClient, auth: dict[str
     [
         (new_id(), {}, 404, FIT + "destination-not-found"),
         (INACTIVE, {}, 422, FIT + "destination-state-invalid"),
-        (ACTIVE, {"serviceType": {"name": "x", "identifier": "urn:de:fim:leika:leistung:99999999999999"}}, 422, OWN + "service-not-offered"),
+        (
+            ACTIVE,
+            {"serviceType": {"name": "x", "identifier": "urn:de:fim:leika:leistung:99999999999999"}},
+            422,
+            OWN + "service-not-offered",
+        ),
         (OTHER, {}, 403, OWN + "destination-not-allowed"),
         (ACTIVE, {"announcedAttachments": ["not-a-uuid"]}, 422, OWN + "request-body-invalid"),
     ],
 )
 async def test_create_rejections_store_nothing(
-    api: httpx.AsyncClient, auth: dict[str, str], destination: str, extra: dict[str, object], status: int, type_: str
+    api: httpx.AsyncClient,
+    auth: dict[str, str],
+    destination: str,
+    extra: dict[str, object],
+    status: int,
+    type_: str,
 ) -> None:
     before = await counts(api)
     assert_problem(await create(api, auth, destination, **extra), status, type_)
     assert await counts(api) == before
 
 
-async def test_same_attachment_id_announced_twice_is_rejected(api: httpx.AsyncClient, auth: dict[str, str]) -> None:
+async def test_same_attachment_id_announced_twice_is_rejected(
+    api: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
     aid = new_id()
     before = await counts(api)
     assert_problem(await create(api, auth, ACTIVE, [aid, aid]), 422, OWN + "attachment-ids-not-unique")
-    assert_problem(await create(api, auth, ACTIVE, [new_id() for _ in range(101)]), 422, OWN + "too-many-attachments")
+    assert_problem(
+        await create(api, auth, ACTIVE, [new_id() for _ in range(101)]), 422, OWN + "too-many-attachments"
+    )
     assert await counts(api) == before
 
 
@@ -153,7 +175,9 @@ async def test_submit_needs_every_announced_attachment(api: httpx.AsyncClient, a
     assert (await upload(api, auth, ref["submissionId"], first, encrypt(key, b"a"))).status_code == 204
     before = await counts(api)
     response = await api.put(
-        f"/v1/submissions/{ref['submissionId']}", json={"encryptedMetadata": encrypt(key, b"{}")}, headers=auth
+        f"/v1/submissions/{ref['submissionId']}",
+        json={"encryptedMetadata": encrypt(key, b"{}")},
+        headers=auth,
     )
     assert_problem(response, 422, OWN + "missing-attachments")
     assert second in response.json()["detail"]
@@ -166,7 +190,9 @@ async def test_double_submit_is_a_conflict(api: httpx.AsyncClient, auth: dict[st
     ref = (await create(api, auth, ACTIVE, [aid])).json()
     assert (await upload(api, auth, ref["submissionId"], aid, encrypt(key, b"a"))).status_code == 204
     body = {"encryptedMetadata": encrypt(key, b"{}"), "encryptedData": encrypt(key, XML)}
-    assert (await api.put(f"/v1/submissions/{ref['submissionId']}", json=body, headers=auth)).status_code == 200
+    assert (
+        await api.put(f"/v1/submissions/{ref['submissionId']}", json=body, headers=auth)
+    ).status_code == 200
     before = await counts(api)
     again = await api.put(f"/v1/submissions/{ref['submissionId']}", json=body, headers=auth)
     assert_problem(again, 409, OWN + "submission-state-invalid")
@@ -175,7 +201,9 @@ async def test_double_submit_is_a_conflict(api: httpx.AsyncClient, auth: dict[st
     assert await counts(api) == before
 
 
-async def test_reupload_before_submit_replaces_the_attachment(api: httpx.AsyncClient, auth: dict[str, str]) -> None:
+async def test_reupload_before_submit_replaces_the_attachment(
+    api: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
     key = await encryption_key(api, auth, ACTIVE)
     aid = new_id()
     ref = (await create(api, auth, ACTIVE, [aid])).json()
@@ -185,7 +213,9 @@ async def test_reupload_before_submit_replaces_the_attachment(api: httpx.AsyncCl
     after = await counts(api)
     assert after["attachments"] == 1 and after["blobs"] == 1
     await api.put(
-        f"/v1/submissions/{ref['submissionId']}", json={"encryptedMetadata": encrypt(key, b"{}")}, headers=auth
+        f"/v1/submissions/{ref['submissionId']}",
+        json={"encryptedMetadata": encrypt(key, b"{}")},
+        headers=auth,
     )
     claims = verify_event_log(
         (await api.get(f"/v1/cases/{ref['caseId']}/events", headers=auth)).json()["eventLog"],
@@ -223,7 +253,9 @@ async def test_bad_jwe_is_refused_at_upload_and_submit(
     assert_problem(await upload(api, auth, ref["submissionId"], aid, bad), 400, OWN + reason)
     await upload(api, auth, ref["submissionId"], aid, encrypt(key, b"ok"))
     middle = await counts(api)
-    response = await api.put(f"/v1/submissions/{ref['submissionId']}", json={"encryptedMetadata": bad}, headers=auth)
+    response = await api.put(
+        f"/v1/submissions/{ref['submissionId']}", json={"encryptedMetadata": bad}, headers=auth
+    )
     assert_problem(response, 400, OWN + reason)
     assert await counts(api) == middle and middle["blobs"] == before["blobs"] + 1
 
@@ -288,7 +320,9 @@ def _forged(claims: dict[str, object]) -> str:
         "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJwb3J0YWwifQ.",
     ],
 )
-async def test_bad_tokens_are_401_before_anything_is_read(api: httpx.AsyncClient, authorization: str | None) -> None:
+async def test_bad_tokens_are_401_before_anything_is_read(
+    api: httpx.AsyncClient, authorization: str | None
+) -> None:
     headers = {"Authorization": authorization} if authorization else {}
     before = await counts(api)
     response = await create(api, headers, ACTIVE)
@@ -299,19 +333,37 @@ async def test_bad_tokens_are_401_before_anything_is_read(api: httpx.AsyncClient
 
 async def test_expired_token_is_401(api: httpx.AsyncClient) -> None:
     gateway = api.app.state.gateway  # type: ignore[attr-defined]
-    claims = {"iss": "http://gateway.test", "aud": "xoev-gateway:submission-api", "sub": "portal", "exp": int(time.time()) - 1}
+    claims = {
+        "iss": "http://gateway.test",
+        "aud": "xoev-gateway:submission-api",
+        "sub": "portal",
+        "exp": int(time.time()) - 1,
+    }
     expired = sign_hs256(gateway.tokens.secret, {"typ": "at+jwt"}, claims)
     assert_problem(await create(api, bearer(expired), ACTIVE), 401, OWN + "invalid-token")
 
 
 async def test_token_endpoint(api: httpx.AsyncClient) -> None:
-    ok = await api.post("/token", data={"grant_type": "client_credentials", "client_id": "portal", "client_secret": "s3cr3t-for-tests-only-0123456789abcdef"})
+    ok = await api.post(
+        "/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "portal",
+            "client_secret": "s3cr3t-for-tests-only-0123456789abcdef",
+        },
+    )
     body = ok.json()
-    assert body["token_type"] == "Bearer" and body["expires_in"] == 1800 and body["scope"] == "send:region:06435"
-    wrong = await api.post("/token", data={"grant_type": "client_credentials", "client_id": "portal", "client_secret": "no"})
+    assert (
+        body["token_type"] == "Bearer" and body["expires_in"] == 1800 and body["scope"] == "send:region:06435"
+    )
+    wrong = await api.post(
+        "/token", data={"grant_type": "client_credentials", "client_id": "portal", "client_secret": "no"}
+    )
     assert_problem(wrong, 401, OWN + "invalid-client")
     assert wrong.json()["error"] == "invalid_client"
-    unknown = await api.post("/token", data={"grant_type": "client_credentials", "client_id": "ghost", "client_secret": "no"})
+    unknown = await api.post(
+        "/token", data={"grant_type": "client_credentials", "client_id": "ghost", "client_secret": "no"}
+    )
     assert unknown.status_code == 401
     grant = await api.post("/token", data={"grant_type": "password", "client_id": "portal"})
     assert grant.status_code == 400 and grant.json()["error"] == "unsupported_grant_type"
@@ -328,10 +380,14 @@ async def test_foreign_case_looks_like_an_unknown_one(api: httpx.AsyncClient, au
     assert_problem(sub_foreign, 404, FIT + "submission-not-found")
 
 
-@pytest.mark.parametrize("path_id", ["..%2F..%2Fetc%2Fpasswd", "%2e%2e%2f", "abc", "4b2b7c2e-9f57-4d1a-9a3c-1f0e5d8c7a01%0A"])
+@pytest.mark.parametrize(
+    "path_id", ["..%2F..%2Fetc%2Fpasswd", "%2e%2e%2f", "abc", "4b2b7c2e-9f57-4d1a-9a3c-1f0e5d8c7a01%0A"]
+)
 async def test_path_ids_must_be_uuids(api: httpx.AsyncClient, auth: dict[str, str], path_id: str) -> None:
     response = await api.put(
-        f"/v1/submissions/{path_id}/attachments/{path_id}", content="a.b.c.d.e", headers={**auth, "Content-Type": "application/jose"}
+        f"/v1/submissions/{path_id}/attachments/{path_id}",
+        content="a.b.c.d.e",
+        headers={**auth, "Content-Type": "application/jose"},
     )
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"

@@ -25,8 +25,13 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
-def test_env_overrides_file_and_file_overrides_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    config = write(tmp_path / "c.toml", "port = 9001\nhost = '0.0.0.0'\n[limits]\nmax_attachments = 7\nmax_json_body_bytes = 99\n")
+def test_env_overrides_file_and_file_overrides_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write(
+        tmp_path / "c.toml",
+        "port = 9001\nhost = '0.0.0.0'\n[limits]\nmax_attachments = 7\nmax_json_body_bytes = 99\n",
+    )
     monkeypatch.setenv("XGW_PORT", "9002")
     monkeypatch.setenv("XGW_LIMITS__MAX_ATTACHMENTS", "8")
     settings = Settings.load(config)
@@ -35,11 +40,13 @@ def test_env_overrides_file_and_file_overrides_defaults(tmp_path: Path, monkeypa
     assert settings.limits.max_attachment_bytes == 500 * 1024 * 1024
 
 
-def test_config_check_names_every_problem_with_its_key_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_config_check_names_every_problem_with_its_key_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = write(
         tmp_path / "c.toml",
         f"""
-key_dir = "{tmp_path / 'keys'}"
+key_dir = "{tmp_path / "keys"}"
 [[tenants]]
 id = "musterstadt"
 [[tenants.destinations]]
@@ -64,8 +71,13 @@ destinations = ["11111111-1111-1111-1111-111111111111"]
         assert expected in err
 
 
-def test_config_check_reports_schema_errors_with_paths(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    config = write(tmp_path / "c.toml", "[[tenants]]\nid = 'Bad Id'\n[[tenants.destinations]]\nid = 'x'\nstatus = 'open'\nservices = []\n")
+def test_config_check_reports_schema_errors_with_paths(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write(
+        tmp_path / "c.toml",
+        "[[tenants]]\nid = 'Bad Id'\n[[tenants.destinations]]\nid = 'x'\nstatus = 'open'\nservices = []\n",
+    )
     with pytest.raises(SystemExit) as exc:
         main(["--config", str(config), "config", "check"])
     assert exc.value.code == 2
@@ -74,7 +86,9 @@ def test_config_check_reports_schema_errors_with_paths(tmp_path: Path, capsys: p
     assert "tenants[0].destinations[0].status:" in err and "tenants[0].destinations[0].services:" in err
 
 
-def test_keys_generate_writes_private_files_0600_and_fit_connect_jwks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_keys_generate_writes_private_files_0600_and_fit_connect_jwks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = write(tmp_path / "c.toml", f'key_dir = "{tmp_path / "keys"}"\n')
     assert main(["--config", str(config), "keys", "generate", DEST]) == 0
     files = list((tmp_path / "keys" / DEST).glob("*.json"))
@@ -83,7 +97,12 @@ def test_keys_generate_writes_private_files_0600_and_fit_connect_jwks(tmp_path: 
     assert stat.S_IMODE((tmp_path / "keys" / DEST).stat().st_mode) == 0o700
     pairs = {p.purpose: p for p in KeyStore(tmp_path / "keys").keys(DEST)}
     enc, sig = pairs["encryption"].public_jwk, pairs["signing"].public_jwk
-    assert (enc["alg"], enc["key_ops"], sig["alg"], sig["key_ops"]) == ("RSA-OAEP-256", ["wrapKey"], "PS512", ["verify"])
+    assert (enc["alg"], enc["key_ops"], sig["alg"], sig["key_ops"]) == (
+        "RSA-OAEP-256",
+        ["wrapKey"],
+        "PS512",
+        ["verify"],
+    )
     for public in (enc, sig):
         assert public["e"] == "AQAB" and len(public["n"]) >= 683 and 8 <= len(public["kid"]) <= 64
         assert public["kid"] == jwk.JWK(kty="RSA", n=public["n"], e=public["e"]).thumbprint()
@@ -112,14 +131,16 @@ def test_clients_secret_prints_a_usable_hash(capsys: pytest.CaptureFixture[str])
     assert verify_secret(secret, stored)
 
 
-def test_config_check_rejects_missing_adapters_and_bad_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_config_check_rejects_missing_adapters_and_bad_options(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     store = KeyStore(tmp_path / "keys")
     store.generate(DEST, "encryption")
     service = 'identifier = "urn:de:fim:leika:leistung:99066006001000"\nsubmission_schemas = [{schema_uri = "urn:xoev-de:bmk:standard:xbau_2.6", mime_type = "application/xml"}]'
     config = write(
         tmp_path / "c.toml",
         f"""
-key_dir = "{tmp_path / 'keys'}"
+key_dir = "{tmp_path / "keys"}"
 [[tenants]]
 id = "musterstadt"
 [[tenants.destinations]]
@@ -128,7 +149,7 @@ id = "{DEST}"
 {service}
 adapter = {{ name = "filesystm" }}
 [[tenants.destinations.services]]
-{service.replace('99066006001000', '99066006002000')}
+{service.replace("99066006001000", "99066006002000")}
 adapter = {{ name = "http", options = {{ url = "not a url" }} }}
 """,
     )

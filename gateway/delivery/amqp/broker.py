@@ -37,9 +37,17 @@ class AmqpBroker:
     backoff of consumer supervisors; ``name`` is the connection name RabbitMQ shows.
     """
 
-    def __init__(self, url: str, topology: Topology | None = None, *, heartbeat: int = 15,
-                 connect_timeout: float = 10.0, publish_timeout: float = 15.0,
-                 reconnect_delay: tuple[float, float] = (0.5, 10.0), name: str = "xgw") -> None:
+    def __init__(
+        self,
+        url: str,
+        topology: Topology | None = None,
+        *,
+        heartbeat: int = 15,
+        connect_timeout: float = 10.0,
+        publish_timeout: float = 15.0,
+        reconnect_delay: tuple[float, float] = (0.5, 10.0),
+        name: str = "xgw",
+    ) -> None:
         self.topology = topology or Topology()
         self.reconnect_delay = reconnect_delay
         self._url = with_heartbeat(url, heartbeat)
@@ -61,8 +69,11 @@ class AmqpBroker:
                 with contextlib.suppress(*ERRORS):
                     await self._connection.close()
             try:
-                connection = await aio_pika.connect(self._url, timeout=self._connect_timeout,
-                                                    client_properties={"connection_name": self._name})
+                connection = await aio_pika.connect(
+                    self._url,
+                    timeout=self._connect_timeout,
+                    client_properties={"connection_name": self._name},
+                )
             except ERRORS as exc:
                 raise BrokerUnavailableError(f"cannot connect to the broker: {exc!r}") from exc
             connection.close_callbacks.add(self._connection_lost)
@@ -93,8 +104,9 @@ class AmqpBroker:
                 if spec.name in self.topology.exchanges():
                     await queue.bind(spec.name, routing_key="")
         except aiormq.exceptions.ChannelPreconditionFailed as exc:
-            raise ConfigError(f"a queue exists with other arguments: {exc}",
-                              path="delivery.topology") from exc
+            raise ConfigError(
+                f"a queue exists with other arguments: {exc}", path="delivery.topology"
+            ) from exc
         except ERRORS as exc:
             raise BrokerUnavailableError(f"cannot declare the topology: {exc!r}") from exc
         finally:
@@ -110,12 +122,19 @@ class AmqpBroker:
                     return exc
             return self._publisher
 
-    async def _send(self, publisher: Publisher | BrokerUnavailableError, queue: str,
-                    envelope: Envelope, *, message_id: str) -> None:
+    async def _send(
+        self,
+        publisher: Publisher | BrokerUnavailableError,
+        queue: str,
+        envelope: Envelope,
+        *,
+        message_id: str,
+    ) -> None:
         body = encode_envelope(envelope)
         if isinstance(publisher, BrokerUnavailableError):
-            raise PublishError(publisher.detail, queue=queue, message_id=message_id,
-                               reason="connection") from publisher
+            raise PublishError(
+                publisher.detail, queue=queue, message_id=message_id, reason="connection"
+            ) from publisher
         await publisher.publish("", queue, body, message_id=message_id)
 
     async def publish(self, queue: str, envelope: Envelope, *, message_id: str) -> None:
@@ -143,5 +162,3 @@ class AmqpBroker:
                 with contextlib.suppress(*ERRORS):
                     await self._connection.close()
             self._connection = self._publisher = None
-
-

@@ -26,8 +26,12 @@ def translate_publish_error(exc: BaseException, *, queue: str, message_id: str) 
         reason = "timeout"  # no confirm in time (blocked connection, slow link): outcome unknown
     else:
         reason = "connection"  # connection or channel lost: pending confirms are rejected
-    return PublishError(f"publish to {queue!r} not confirmed ({reason}): {exc!r}",
-                        queue=queue, message_id=message_id, reason=reason)
+    return PublishError(
+        f"publish to {queue!r} not confirmed ({reason}): {exc!r}",
+        queue=queue,
+        message_id=message_id,
+        reason=reason,
+    )
 
 
 def is_open(connection: AbstractConnection) -> bool:
@@ -53,24 +57,30 @@ class Publisher:
         self.channel, self._timeout = channel, timeout
         self._inflight: dict[str, asyncio.Event] = {}
 
-    async def publish(self, exchange: str, routing_key: str, body: bytes, *, message_id: str,
-                      attempt: int = 1) -> None:
+    async def publish(
+        self, exchange: str, routing_key: str, body: bytes, *, message_id: str, attempt: int = 1
+    ) -> None:
         """Publish persistent and mandatory with ``attempt`` in its header and wait for the
         confirm; raises :class:`PublishError`."""
         while (busy := self._inflight.get(message_id)) is not None:
             await busy.wait()
         done = self._inflight[message_id] = asyncio.Event()
-        message = aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                                   message_id=message_id, content_type=CONTENT_TYPE,
-                                   headers={ATTEMPT_HEADER: attempt})
+        message = aio_pika.Message(
+            body,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=message_id,
+            content_type=CONTENT_TYPE,
+            headers={ATTEMPT_HEADER: attempt},
+        )
         try:
-            target = (self.channel.default_exchange if not exchange
-                      else await self.channel.get_exchange(exchange, ensure=False))
+            target = (
+                self.channel.default_exchange
+                if not exchange
+                else await self.channel.get_exchange(exchange, ensure=False)
+            )
             await target.publish(message, routing_key, mandatory=True, timeout=self._timeout)
         except ERRORS as exc:
             raise translate_publish_error(exc, queue=routing_key, message_id=message_id) from exc
         finally:
             del self._inflight[message_id]
             done.set()
-
-

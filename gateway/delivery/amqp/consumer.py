@@ -42,8 +42,9 @@ class AmqpConsumer:
     async def start(self) -> None:
         """Subscribe once (errors propagate), then keep the subscription alive."""
         await self._subscribe()
-        supervise = worker.keep_subscribed(self.queue, self._wait_lost, self._subscribe,
-                                           self._broker.reconnect_delay)
+        supervise = worker.keep_subscribed(
+            self.queue, self._wait_lost, self._subscribe, self._broker.reconnect_delay
+        )
         self._supervisor = asyncio.create_task(supervise, name=f"supervise:{self.queue}")
 
     async def _subscribe(self) -> None:
@@ -54,8 +55,9 @@ class AmqpConsumer:
             queue = await channel.get_queue(self.queue, ensure=True)
             self._tag = (queue, await queue.consume(partial(self._on_message, publisher)))
         except aiormq.exceptions.ChannelNotFoundEntity as exc:
-            raise ConfigError(f"queue {self.queue!r} does not exist; declare the topology first",
-                              path="delivery.queue") from exc
+            raise ConfigError(
+                f"queue {self.queue!r} does not exist; declare the topology first", path="delivery.queue"
+            ) from exc
         except ERRORS as exc:
             if not channel.is_closed:
                 await channel.close()
@@ -72,8 +74,9 @@ class AmqpConsumer:
         self._inflight.add()
         started, message_id = time.monotonic(), message.message_id or ""
         try:
-            delivery = worker.make_delivery(self.queue, message.body, message_id, message.headers,
-                                            bool(message.redelivered))
+            delivery = worker.make_delivery(
+                self.queue, message.body, message_id, message.headers, bool(message.redelivered)
+            )
         except EnvelopeError as exc:  # poison: park it at once
             log.error("delivery_malformed", queue=self.queue, message_id=message_id, error=exc.detail)
             await self._settle(message.reject(requeue=False), message_id)
@@ -89,11 +92,17 @@ class AmqpConsumer:
             # retry copy, and the broker redelivers the original (no duplicate).
             retry_queue = self._broker.topology.retry_queue(settlement.retry_level)
             try:
-                await channel.publish(retry_queue, self.queue, message.body, message_id=message_id,
-                                      attempt=settlement.next_attempt)
+                await channel.publish(
+                    retry_queue,
+                    self.queue,
+                    message.body,
+                    message_id=message_id,
+                    attempt=settlement.next_attempt,
+                )
             except PublishError as exc:  # last resort, bounded by the broker's delivery limit
-                log.warning("retry_publish_failed", queue=self.queue, message_id=message_id,
-                            reason=exc.reason)
+                log.warning(
+                    "retry_publish_failed", queue=self.queue, message_id=message_id, reason=exc.reason
+                )
                 await self._settle(message.nack(requeue=True), message_id)
             else:
                 await self._settle(message.ack(), message_id)
@@ -103,8 +112,7 @@ class AmqpConsumer:
         try:
             await settling
         except ERRORS as exc:
-            log.warning("delivery_settle_failed", queue=self.queue, message_id=message_id,
-                        error=repr(exc))
+            log.warning("delivery_settle_failed", queue=self.queue, message_id=message_id, error=repr(exc))
 
     async def stop(self, grace: float = 30.0) -> None:
         """Cancel the subscription, let in-flight handlers finish, close the channel."""

@@ -57,8 +57,12 @@ def topology() -> Topology:
 
 
 def make_amqp_broker(topology: Topology, url: str = AMQP_URL, **options: Any) -> AmqpBroker:
-    defaults: dict[str, Any] = {"publish_timeout": 5.0, "reconnect_delay": (0.1, 0.5),
-                                "connect_timeout": 3.0, "name": "xgw-test"}
+    defaults: dict[str, Any] = {
+        "publish_timeout": 5.0,
+        "reconnect_delay": (0.1, 0.5),
+        "connect_timeout": 3.0,
+        "name": "xgw-test",
+    }
     return AmqpBroker(url, topology, **{**defaults, **options})
 
 
@@ -116,8 +120,9 @@ def broker(request: pytest.FixtureRequest) -> Any:
 class Recorder:
     """A handler that records deliveries (with their arrival time) and returns ``decide(d)``."""
 
-    def __init__(self, decide: Callable[[Delivery], Outcome] | Outcome = Outcome.ACK,
-                 gate: asyncio.Event | None = None) -> None:
+    def __init__(
+        self, decide: Callable[[Delivery], Outcome] | Outcome = Outcome.ACK, gate: asyncio.Event | None = None
+    ) -> None:
         self.decide = decide
         self.gate = gate  # when set, handlers wait for it before returning
         self.deliveries: list[Delivery] = []
@@ -145,11 +150,14 @@ class Recorder:
     async def wait_for(self, count: int, within: float = 5.0, *, finished: bool = False) -> None:
         """Until ``count`` deliveries arrived (or finished); fails the test after ``within`` s."""
         await self.wait_until(
-            lambda: (self.finished if finished else len(self.deliveries)) >= count, within,
-            f"{count} deliveries")
+            lambda: (self.finished if finished else len(self.deliveries)) >= count,
+            within,
+            f"{count} deliveries",
+        )
 
-    async def wait_until(self, condition: Callable[[], bool], within: float = 5.0,
-                         what: str = "condition") -> None:
+    async def wait_until(
+        self, condition: Callable[[], bool], within: float = 5.0, what: str = "condition"
+    ) -> None:
         async def reached() -> None:
             while not condition():
                 self._changed.clear()
@@ -208,8 +216,9 @@ class TcpProxy:
             self._tasks.add(t)
             t.add_done_callback(self._tasks.discard)
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                    count: bool = False) -> None:
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, count: bool = False
+    ) -> None:
         with contextlib.suppress(ConnectionError, OSError):
             while data := await reader.read(65536):
                 await self._flowing.wait()

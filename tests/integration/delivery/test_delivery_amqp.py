@@ -24,7 +24,8 @@ DESTINATIONS = ("d1", "d2")  # as declared by the conftest fixtures
 
 async def rabbitmqctl(*args: str) -> str:
     process = await asyncio.create_subprocess_exec(
-        "rabbitmqctl", *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        "rabbitmqctl", *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     out, err = await process.communicate()
     assert process.returncode == 0, err.decode()
     return out.decode()
@@ -45,8 +46,9 @@ async def test_published_message_is_persistent_with_id_type_and_attempt(amqp_bro
 
 async def test_every_queue_is_a_durable_quorum_queue_with_explicit_limits(amqp_broker):
     top = amqp_broker.topology
-    listed = json.loads(await rabbitmqctl("list_queues", "-q", "name", "durable", "type", "arguments",
-                                          "--formatter", "json"))
+    listed = json.loads(
+        await rabbitmqctl("list_queues", "-q", "name", "durable", "type", "arguments", "--formatter", "json")
+    )
     ours = {q["name"]: q for q in listed if q["name"].startswith(f"{top.namespace}.")}
     assert set(ours) == {spec.name for spec in top.queues(DESTINATIONS)}
     for name, queue in ours.items():
@@ -61,7 +63,8 @@ async def test_every_queue_is_a_durable_quorum_queue_with_explicit_limits(amqp_b
             assert args["x-dead-letter-exchange"] == "", name
     assert ours[top.process_queue]["arguments"]
     assert {k: v for k, _t, v in ours[top.deliver_queue("d1")]["arguments"]}[
-        "x-dead-letter-routing-key"] == top.parked_queue(top.deliver_queue("d1"))
+        "x-dead-letter-routing-key"
+    ] == top.parked_queue(top.deliver_queue("d1"))
 
 
 async def test_declaring_an_existing_queue_with_other_arguments_is_a_config_error(amqp_broker, amqp_factory):
@@ -83,14 +86,18 @@ async def test_exported_definitions_import_and_match_what_the_gateway_declares(t
     await broker.publish(topology.deliver_queue("d2"), {"id": 1}, message_id="via-definitions")
 
 
-async def test_aio_pika_defaults_still_report_an_unroutable_publish_as_success(topology, amqp_factory,
-                                                                              amqp_url):
+async def test_aio_pika_defaults_still_report_an_unroutable_publish_as_success(
+    topology, amqp_factory, amqp_url
+):
     """Regression guard (SECURITY-CASES F8): if this starts failing, aio-pika changed its default."""
     async with await aio_pika.connect(amqp_url) as connection:
         channel = await connection.channel()  # on_return_raises=False by default
         result = await channel.default_exchange.publish(
-            aio_pika.Message(b"{}", message_id="x"), routing_key=topology.deliver_queue("nowhere"),
-            mandatory=True, timeout=5)
+            aio_pika.Message(b"{}", message_id="x"),
+            routing_key=topology.deliver_queue("nowhere"),
+            mandatory=True,
+            timeout=5,
+        )
         assert result is not None  # "succeeded" with the returned message: silent loss
 
 
@@ -128,7 +135,8 @@ async def test_publish_times_out_when_the_broker_stops_answering(topology, amqp_
 
 
 async def test_publisher_and_consumer_recover_after_the_connection_is_cut(
-        topology, amqp_factory, tcp_proxy, recorder):
+    topology, amqp_factory, tcp_proxy, recorder
+):
     broker = amqp_factory(tcp_proxy.url)
     await broker.declare(DESTINATIONS)
     queue = topology.deliver_queue("d2")

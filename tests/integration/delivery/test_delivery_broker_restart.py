@@ -22,7 +22,8 @@ pytestmark = pytest.mark.rabbitmq
 
 async def rabbitmqctl(*args: str) -> str:
     process = await asyncio.create_subprocess_exec(
-        "rabbitmqctl", *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        "rabbitmqctl", *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     out, err = await process.communicate()
     assert process.returncode == 0, err.decode()
     return out.decode()
@@ -46,7 +47,8 @@ async def consumer_count(amqp_url: str, queue: str) -> int:
 
 
 async def test_consumer_is_back_and_messages_flow_after_a_broker_restart(
-        topology, destinations, amqp_factory, amqp_url, recorder):
+    topology, destinations, amqp_factory, amqp_url, recorder
+):
     broker = amqp_factory(reconnect_delay=(0.2, 1.0))
     await broker.declare(destinations)
     queue = topology.deliver_queue("d1")

@@ -30,8 +30,11 @@ async def test_published_message_is_delivered_with_id_envelope_and_first_attempt
     await broker.publish(queue, {"submission_id": "s-1", "n": 1}, message_id="s-1")
     await handler.wait_for(1)
     delivery = handler.deliveries[0]
-    assert (delivery.queue, delivery.message_id, delivery.envelope) == (queue, "s-1",
-                                                                       {"submission_id": "s-1", "n": 1})
+    assert (delivery.queue, delivery.message_id, delivery.envelope) == (
+        queue,
+        "s-1",
+        {"submission_id": "s-1", "n": 1},
+    )
     assert (delivery.attempt, delivery.redelivered) == (1, False)
 
 
@@ -73,8 +76,10 @@ async def test_envelope_at_the_size_cap_is_accepted_and_one_byte_more_is_refused
 async def test_publish_many_returns_only_the_confirmed_ids(broker, recorder):
     top = broker.topology
     messages = [OutgoingMessage(top.deliver_queue("d1"), f"ok-{i}", {"i": i}) for i in range(20)]
-    messages += [OutgoingMessage(top.deliver_queue("missing"), "lost", {}),
-                 OutgoingMessage(top.deliver_queue("d2"), "huge", {"pad": "x" * MAX_ENVELOPE_BYTES})]
+    messages += [
+        OutgoingMessage(top.deliver_queue("missing"), "lost", {}),
+        OutgoingMessage(top.deliver_queue("d2"), "huge", {"pad": "x" * MAX_ENVELOPE_BYTES}),
+    ]
     confirmed = await broker.publish_many(messages)
     assert confirmed == {f"ok-{i}" for i in range(20)}
     handler = recorder()

@@ -42,8 +42,10 @@ class FakeOutbox:
 
 
 def rows(queue: str, count: int, start: int = 1, pad: int = 0) -> list[OutboxRow]:
-    return [OutboxRow(i, queue, f"sub-{i}", {"submission_id": f"sub-{i}", "pad": "x" * pad})
-            for i in range(start, start + count)]
+    return [
+        OutboxRow(i, queue, f"sub-{i}", {"submission_id": f"sub-{i}", "pad": "x" * pad})
+        for i in range(start, start + count)
+    ]
 
 
 async def drained(broker, queue: str, recorder, count: int):
@@ -55,6 +57,7 @@ async def drained(broker, queue: str, recorder, count: int):
 
 async def eventually(condition, within: float = 10.0) -> None:
     """Poll ``condition`` (state of a fake, changed by the relay task) until true."""
+
     async def poll() -> None:
         while not condition():  # noqa: ASYNC110 - the fake has nothing to await on
             await asyncio.sleep(0.02)
@@ -140,7 +143,8 @@ async def test_stop_lets_the_current_batch_finish_and_mark_its_rows(broker):
 
 @pytest.mark.rabbitmq
 async def test_connection_cut_mid_batch_leaves_unconfirmed_rows_pending_and_they_go_out_later(
-        topology, destinations, amqp_factory, tcp_proxy, recorder):
+    topology, destinations, amqp_factory, tcp_proxy, recorder
+):
     broker = amqp_factory(tcp_proxy.url, publish_timeout=5.0)
     await broker.declare(destinations)  # also opens the connection through the proxy
     queue = topology.deliver_queue("d1")

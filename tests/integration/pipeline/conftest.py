@@ -56,7 +56,9 @@ class PipelineGateway:
             tenants=[
                 {
                     "id": "musterstadt",
-                    "destinations": [{"id": ACTIVE, "services": [service(LEIKA, folder), service(HTTP_LEIKA, http)]}],
+                    "destinations": [
+                        {"id": ACTIVE, "services": [service(LEIKA, folder), service(HTTP_LEIKA, http)]}
+                    ],
                 }
             ],
         )
@@ -72,7 +74,11 @@ class PipelineGateway:
 
 @pytest.fixture(params=["memory", pytest.param("amqp", marks=pytest.mark.rabbitmq)])
 async def pipeline(
-    request: pytest.FixtureRequest, tmp_path: Path, key_template: Path, secret_hashes: dict[str, str], database_url: str
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    key_template: Path,
+    secret_hashes: dict[str, str],
+    database_url: str,
 ) -> AsyncIterator[PipelineGateway]:
     broker_url = None
     if request.param == "amqp":

@@ -59,7 +59,11 @@ async def test_sender_gets_a_signed_callback_for_the_accept_event(
     assert received, "no callback arrived"
     headers, body = received[0]
     assert verify_callback(
-        CALLBACK_SECRET, headers["callback-timestamp"], body, headers["callback-authentication"], now=time.time()
+        CALLBACK_SECRET,
+        headers["callback-timestamp"],
+        body,
+        headers["callback-authentication"],
+        now=time.time(),
     )
     document = json.loads(body)
     assert document["type"].endswith("/callbacks/new-events")

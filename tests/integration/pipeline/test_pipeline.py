@@ -11,11 +11,23 @@ from typing import Any
 import httpx
 
 from tests.conftest import ACTIVE, LEIKA, XBAU
-from tests.helpers import bearer, create, encrypt, encryption_key, metadata_for, new_id, token, upload, verify_event_log
+from tests.helpers import (
+    bearer,
+    create,
+    encrypt,
+    encryption_key,
+    metadata_for,
+    new_id,
+    token,
+    upload,
+    verify_event_log,
+)
 from tests.integration.pipeline.conftest import HTTP_LEIKA, PipelineGateway
-from tests.unit.adapters.vendor_server import VendorServer
 
-SAMPLE = Path(__file__).parents[2] / "data/corpus/xbau-2.6/samples/made-here/MADE-HERE_minimal_baugenehmigung.antrag.0200.xml"
+SAMPLE = (
+    Path(__file__).parents[2]
+    / "data/corpus/xbau-2.6/samples/made-here/MADE-HERE_minimal_baugenehmigung.antrag.0200.xml"
+)
 EVENTS = "https://schema.fitko.de/fit-connect/events/"
 
 
@@ -24,7 +36,9 @@ async def send(
 ) -> tuple[dict[str, str], str]:
     key = await encryption_key(api, auth, ACTIVE)
     xml, pdf, aid = SAMPLE.read_bytes(), b"%PDF-1.4 Lageplan", new_id()
-    ref = (await create(api, auth, ACTIVE, [aid], serviceType={"name": "Bau", "identifier": leika}, **extra)).json()
+    ref = (
+        await create(api, auth, ACTIVE, [aid], serviceType={"name": "Bau", "identifier": leika}, **extra)
+    ).json()
     await upload(api, auth, ref["submissionId"], aid, encrypt(key, pdf, cty="application/pdf"))
     metadata = json.loads(metadata_for(xml, {aid: pdf}, XBAU))
     metadata["publicServiceType"]["identifier"] = leika
@@ -65,12 +79,17 @@ async def test_submission_reaches_the_hot_folder_and_the_vendor_endpoint(pipelin
         claims = await final_log(api, auth, ref["caseId"])
         names = [next(iter(c["events"])).removeprefix(EVENTS) for c in claims]
         assert names == ["create-submission", "submit-submission", "accept-submission"]
-        submitted, accepted = claims[1]["events"][EVENTS + "submit-submission"], claims[2]["events"][EVENTS + "accept-submission"]
+        submitted, accepted = (
+            claims[1]["events"][EVENTS + "submit-submission"],
+            claims[2]["events"][EVENTS + "accept-submission"],
+        )
         assert accepted["authenticationTags"] == submitted["authenticationTags"]
         assert claims[2]["iss"] == ACTIVE
     package = hot_folder / to_folder["submissionId"]
     manifest = json.loads((package / "manifest.json").read_text())
     assert manifest and (package / "metadata.json").is_file()
     posts = vendor.posts()
-    assert [{k.lower(): v for k, v in p.headers.items()}["idempotency-key"] for p in posts] == [to_vendor["submissionId"]]
+    assert [{k.lower(): v for k, v in p.headers.items()}["idempotency-key"] for p in posts] == [
+        to_vendor["submissionId"]
+    ]
     assert posts[0].signature_ok is True

@@ -25,7 +25,12 @@ async def test_a_restart_delivers_what_the_in_process_broker_lost(
         {
             "id": "musterstadt",
             "destinations": [
-                {"id": ACTIVE, "services": [service(LEIKA, {"name": "filesystem", "options": {"directory": str(hot_folder)}})]}
+                {
+                    "id": ACTIVE,
+                    "services": [
+                        service(LEIKA, {"name": "filesystem", "options": {"directory": str(hot_folder)}})
+                    ],
+                }
             ],
         }
     ]
@@ -34,7 +39,9 @@ async def test_a_restart_delivers_what_the_in_process_broker_lost(
 
     first = create_app(settings)  # stages off: the submission waits in the outbox
     async with first.router.lifespan_context(first):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=first), base_url="http://gateway.test") as api:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=first), base_url="http://gateway.test"
+        ) as api:
             ref, _ = await send(api, bearer(await token(api)), LEIKA)
         async with first.state.gateway.sessions.begin() as session:  # as if published, then the process died
             await session.execute(update(Outbox).values(sent_at=utcnow()))

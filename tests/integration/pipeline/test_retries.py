@@ -23,7 +23,9 @@ async def _settled(api: httpx.AsyncClient, submission_id: str, status: str) -> l
             row = await session.get(Submission, submission_id)
             if row is not None and row.status == status:
                 attempts = await session.scalars(
-                    select(DeliveryAttempt).where(DeliveryAttempt.submission_id == submission_id).order_by(DeliveryAttempt.id)
+                    select(DeliveryAttempt)
+                    .where(DeliveryAttempt.submission_id == submission_id)
+                    .order_by(DeliveryAttempt.id)
                 )
                 return list(attempts)
         await asyncio.sleep(0.1)
@@ -57,9 +59,15 @@ async def test_permanent_failure_parks_without_burning_retries(pipeline: Pipelin
 
 
 async def test_a_crashing_adapter_is_retried_up_to_the_budget_then_parked(pipeline: PipelineGateway) -> None:
-    api, _, _ = await pipeline.start(leika_adapter={"name": "demo-crash"}, max_attempts=3, retry_delays_ms=[50, 100])
+    api, _, _ = await pipeline.start(
+        leika_adapter={"name": "demo-crash"}, max_attempts=3, retry_delays_ms=[50, 100]
+    )
     auth = bearer(await token(api))
     ref, _ = await send(api, auth, LEIKA)
     attempts = await _settled(api, ref["submissionId"], "parked")
-    assert [(a.attempt, a.outcome) for a in attempts] == [(1, "transient"), (2, "transient"), (3, "permanent")]
+    assert [(a.attempt, a.outcome) for a in attempts] == [
+        (1, "transient"),
+        (2, "transient"),
+        (3, "permanent"),
+    ]
     assert all(a.error and a.error.startswith("RuntimeError") for a in attempts)

@@ -20,12 +20,19 @@ REJECT = "https://schema.fitko.de/fit-connect/events/reject-submission"
 async def test_a_lost_blob_ends_in_a_signed_technical_error(
     tmp_path: Path, key_template: Path, secret_hashes: dict[str, str], database_url: str
 ) -> None:
-    tenants = [{"id": "musterstadt", "destinations": [{"id": ACTIVE, "services": [service(LEIKA, {"name": "demo-ok"})]}]}]
+    tenants = [
+        {
+            "id": "musterstadt",
+            "destinations": [{"id": ACTIVE, "services": [service(LEIKA, {"name": "demo-ok"})]}],
+        }
+    ]
     clients = [{"id": "portal", "secret_hash": secret_hashes[SECRET], "regions": ["06435"]}]
     settings = make_settings(tmp_path, key_template, database_url, tenants, clients)
     first = create_app(settings)  # stages off: submit, then the disk loses the metadata blob
     async with first.router.lifespan_context(first):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=first), base_url="http://gateway.test") as api:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=first), base_url="http://gateway.test"
+        ) as api:
             ref, _ = await send(api, bearer(await token(api)), LEIKA)
         async with first.state.gateway.sessions() as session:
             row = await session.get(Submission, ref["submissionId"])
@@ -33,14 +40,17 @@ async def test_a_lost_blob_ends_in_a_signed_technical_error(
 
     delivery = settings.delivery.model_copy(update={"max_attempts": 3, "retry_delays_ms": [50, 100]})
     second = create_app(settings.model_copy(update={"run_stages": True, "delivery": delivery}))
-    async with second.router.lifespan_context(second):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=second), base_url="http://gateway.test") as api:
-            auth = bearer(await token(api))
-            for _ in range(100):
-                async with second.state.gateway.sessions() as session:
-                    if (await session.get(Submission, ref["submissionId"])).status == "rejected":
-                        break
-                await asyncio.sleep(0.1)
-            claims = await final_log(api, auth, ref["caseId"])
+    async with second.router.lifespan_context(second), httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=second), base_url="http://gateway.test"
+    ) as api:
+        auth = bearer(await token(api))
+        for _ in range(100):
+            async with second.state.gateway.sessions() as session:
+                if (await session.get(Submission, ref["submissionId"])).status == "rejected":
+                    break
+            await asyncio.sleep(0.1)
+        claims = await final_log(api, auth, ref["caseId"])
     problems = claims[-1]["events"][REJECT]["problems"]
-    assert [(p["type"].rsplit("/", 1)[1], p["instance"]) for p in problems] == [("technical-error", "submission")]
+    assert [(p["type"].rsplit("/", 1)[1], p["instance"]) for p in problems] == [
+        ("technical-error", "submission")
+    ]

@@ -71,7 +71,9 @@ def validator_tenants() -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def vsettings(tmp_path: Path, key_template: Path, secret_hashes: dict[str, str], database_url: str) -> Settings:
+def vsettings(
+    tmp_path: Path, key_template: Path, secret_hashes: dict[str, str], database_url: str
+) -> Settings:
     clients = [{"id": "portal", "secret_hash": secret_hashes[SECRET], "regions": ["06435"]}]
     return make_settings(tmp_path, key_template, database_url, validator_tenants(), clients)
 

@@ -17,12 +17,17 @@ XBAU_NS = b'xmlns="http://www.xleitstelle.de/xbau/2/6"'
 
 
 def attacks(port: int) -> dict[str, bytes]:
-    lol = b"".join(b'<!ENTITY l%d "&l%d;&l%d;&l%d;&l%d;&l%d;&l%d;&l%d;&l%d;&l%d;&l%d;">' % ((i,) + (i - 1,) * 10) for i in range(1, 10))
+    lol = b"".join(
+        b'<!ENTITY l%d "&l%d;&l%d;&l%d;&l%d;&l%d;&l%d;&l%d;&l%d;&l%d;&l%d;">' % ((i,) + (i - 1,) * 10)
+        for i in range(1, 10)
+    )
     return {
         "A1 XXE local file": b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><r>&x;</r>',
-        "A2 XXE SSRF": b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "http://127.0.0.1:%d/x">]><r>&x;</r>' % port,
+        "A2 XXE SSRF": b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "http://127.0.0.1:%d/x">]><r>&x;</r>'
+        % port,
         "A3 external DTD": b'<?xml version="1.0"?><!DOCTYPE r SYSTEM "http://127.0.0.1:%d/e.dtd"><r/>' % port,
-        "A3 parameter entity": b'<!DOCTYPE r [<!ENTITY %% p SYSTEM "http://127.0.0.1:%d/p"> %%p;]><r/>' % port,
+        "A3 parameter entity": b'<!DOCTYPE r [<!ENTITY %% p SYSTEM "http://127.0.0.1:%d/p"> %%p;]><r/>'
+        % port,
         "A4 billion laughs": b'<!DOCTYPE r [<!ENTITY l0 "lol">' + lol + b"]><r>&l9;</r>",
         "A6 XInclude": b'<r xmlns:xi="http://www.w3.org/2001/XInclude"><xi:include href="file:///etc/passwd" parse="text"/></r>',
         "A7 schemaLocation redirect": b'<e:r xmlns:e="urn:evil" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
@@ -53,7 +58,12 @@ EXPECTED = {
 
 @pytest.mark.parametrize("case", sorted(attacks(0)))
 async def test_xml_attack_ends_in_a_signed_reject_without_network(
-    vapi: httpx.AsyncClient, auth: dict[str, str], key: dict[str, Any], validator: Validator, listener: Any, case: str
+    vapi: httpx.AsyncClient,
+    auth: dict[str, str],
+    key: dict[str, Any],
+    validator: Validator,
+    listener: Any,
+    case: str,
 ) -> None:
     payload = attacks(listener.port)[case]
     ref = await send(vapi, auth, key, payload, XBAU)

@@ -42,6 +42,7 @@ def delivery(attempt: int = 1) -> Delivery:
 
 # -- envelopes -----------------------------------------------------------------------------
 
+
 def test_envelope_is_compact_json_and_round_trips():
     body = encode_envelope({"submission_id": "s-1", "ids": [1, 2], "ä": True})
     assert body == '{"submission_id":"s-1","ids":[1,2],"ä":true}'.encode()
@@ -71,6 +72,7 @@ def test_body_that_is_not_an_envelope_is_refused(body):
 
 # -- settlement policy ---------------------------------------------------------------------
 
+
 def test_ack_is_acked_and_permanent_failure_is_parked_at_once():
     assert settle(Outcome.ACK, 1, POLICY).outcome is Outcome.ACK
     parked = settle(Outcome.DEAD_LETTER, 1, POLICY)
@@ -85,11 +87,21 @@ def test_transient_failure_is_retried_at_the_level_of_its_attempt_until_the_budg
     assert (last.outcome, last.reason) == (Outcome.DEAD_LETTER, "retries_exhausted")
 
 
-@pytest.mark.parametrize(("headers", "attempt"), [
-    (None, 1), ({}, 1), ({"xgw-attempt": 3}, 3), ({"xgw-attempt": "2"}, 2), ({"xgw-attempt": 0}, 1),
-    ({"xgw-attempt": -4}, 1), ({"xgw-attempt": True}, 1), ({"xgw-attempt": "x"}, 1),
-    ({"xgw-attempt": 2.5}, 1), ({"xgw-attempt": b"4"}, 4),
-])
+@pytest.mark.parametrize(
+    ("headers", "attempt"),
+    [
+        (None, 1),
+        ({}, 1),
+        ({"xgw-attempt": 3}, 3),
+        ({"xgw-attempt": "2"}, 2),
+        ({"xgw-attempt": 0}, 1),
+        ({"xgw-attempt": -4}, 1),
+        ({"xgw-attempt": True}, 1),
+        ({"xgw-attempt": "x"}, 1),
+        ({"xgw-attempt": 2.5}, 1),
+        ({"xgw-attempt": b"4"}, 4),
+    ],
+)
 def test_attempt_comes_from_the_header_and_defaults_to_one(headers, attempt):
     assert attempt_from_headers(headers) == attempt
 
@@ -153,30 +165,37 @@ async def test_supervisor_resubscribes_with_backoff_after_each_loss():
 
 # -- AMQP error translation and settings ----------------------------------------------------
 
+
 def returned_message() -> DeliveredMessage:
     frame = Basic.Return(reply_code=312, reply_text="NO_ROUTE", exchange="", routing_key="q")
     return DeliveredMessage(delivery=frame, header=ContentHeader(), body=b"{}", channel=None)
 
 
-@pytest.mark.parametrize(("exc", "reason"), [
-    (aiormq.exceptions.PublishError(returned_message(), Basic.Return()), "unroutable"),
-    (aiormq.exceptions.DeliveryError(None, Basic.Nack(delivery_tag=1)), "nacked"),
-    (TimeoutError(), "timeout"),
-    (aiormq.exceptions.ChannelInvalidStateError("closed"), "connection"),
-    (aiormq.exceptions.ConnectionClosed(320, "CONNECTION_FORCED"), "connection"),
-    (ConnectionResetError(104, "reset"), "connection"),
-])
+@pytest.mark.parametrize(
+    ("exc", "reason"),
+    [
+        (aiormq.exceptions.PublishError(returned_message(), Basic.Return()), "unroutable"),
+        (aiormq.exceptions.DeliveryError(None, Basic.Nack(delivery_tag=1)), "nacked"),
+        (TimeoutError(), "timeout"),
+        (aiormq.exceptions.ChannelInvalidStateError("closed"), "connection"),
+        (aiormq.exceptions.ConnectionClosed(320, "CONNECTION_FORCED"), "connection"),
+        (ConnectionResetError(104, "reset"), "connection"),
+    ],
+)
 def test_publish_failures_become_transient_publish_errors(exc, reason):
     error = translate_publish_error(exc, queue="xgw.process", message_id="m-1")
     assert isinstance(error, PublishError) and isinstance(error, TransientError)
     assert (error.reason, error.queue, error.message_id) == (reason, "xgw.process", "m-1")
 
 
-@pytest.mark.parametrize(("url", "expected"), [
-    ("amqp://u:p@h/", "amqp://u:p@h/?heartbeat=15"),
-    ("amqp://u:p@h/vh?name=x", "amqp://u:p@h/vh?name=x&heartbeat=15"),
-    ("amqp://h/?heartbeat=5", "amqp://h/?heartbeat=5"),
-])
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("amqp://u:p@h/", "amqp://u:p@h/?heartbeat=15"),
+        ("amqp://u:p@h/vh?name=x", "amqp://u:p@h/vh?name=x&heartbeat=15"),
+        ("amqp://h/?heartbeat=5", "amqp://h/?heartbeat=5"),
+    ],
+)
 def test_heartbeat_is_added_to_the_url_unless_configured(url, expected):
     assert with_heartbeat(url, 15) == expected
 
@@ -189,9 +208,26 @@ async def test_create_broker_chooses_in_process_without_url_and_rabbitmq_with_on
 
 
 def test_public_surface_is_pinned():
-    assert sorted(gateway.delivery.__all__) == sorted([
-        "MAX_ENVELOPE_BYTES", "BatchResult", "Broker", "BrokerUnavailableError", "Consumer",
-        "Delivery", "Envelope", "EnvelopeError", "Handler", "MemoryBroker", "OutboxRow",
-        "OutboxSource", "Outcome", "OutgoingMessage", "PublishError", "Relay", "RetryPolicy",
-        "Topology", "create_broker",
-    ])
+    assert sorted(gateway.delivery.__all__) == sorted(
+        [
+            "MAX_ENVELOPE_BYTES",
+            "BatchResult",
+            "Broker",
+            "BrokerUnavailableError",
+            "Consumer",
+            "Delivery",
+            "Envelope",
+            "EnvelopeError",
+            "Handler",
+            "MemoryBroker",
+            "OutboxRow",
+            "OutboxSource",
+            "Outcome",
+            "OutgoingMessage",
+            "PublishError",
+            "Relay",
+            "RetryPolicy",
+            "Topology",
+            "create_broker",
+        ]
+    )

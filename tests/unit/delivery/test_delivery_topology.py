@@ -113,7 +113,8 @@ def test_definitions_hold_queues_exchanges_and_bindings():
     assert {q["name"] for q in definitions["queues"]} == {s.name for s in top.queues(["demo"])}
     assert all(q["durable"] and not q["auto_delete"] for q in definitions["queues"])
     assert {(b["source"], b["destination"]) for b in definitions["bindings"]} == {
-        (x, x) for x in top.exchanges()}
+        (x, x) for x in top.exchanges()
+    }
     assert {x["type"] for x in definitions["exchanges"]} == {"fanout"}
 
 
