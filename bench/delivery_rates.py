@@ -278,6 +278,9 @@ class TimedOutbox:
             self.trace.fetch.append(time.perf_counter() - t0)
         return rows
 
+    async def release(self, ids: list[int]) -> None:
+        await self.inner.release(ids)
+
     async def mark_sent(self, ids: list[int]) -> None:
         t0, c0 = time.perf_counter(), time.process_time()
         await self.inner.mark_sent(ids)

@@ -33,7 +33,9 @@ def topology_of(settings: Settings) -> Topology:
     retry = RetryPolicy(
         max_attempts=settings.delivery.max_attempts, delays_ms=tuple(settings.delivery.retry_delays_ms)
     )
-    return Topology(namespace=settings.delivery.namespace, retry=retry)
+    return Topology(
+        namespace=settings.delivery.namespace, retry=retry, delivery_limit=settings.delivery.delivery_limit
+    )
 
 
 def broker_of(settings: Settings) -> Broker:

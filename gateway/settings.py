@@ -40,6 +40,9 @@ class DeliverySettings(BaseModel):
     namespace: str = Field("xgw", pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", description="queue name prefix")
     prefetch: int = Field(10, ge=1, le=1000, description="unacknowledged messages per consumer")
     max_attempts: int = Field(8, ge=1, le=100, description="deliveries before a message is parked")
+    delivery_limit: int = Field(
+        5, ge=1, le=1000, description="redeliveries after consumer crashes before the broker parks a message"
+    )
     retry_delays_ms: list[int] = Field(
         default_factory=lambda: [1_000, 4_000, 16_000, 64_000, 256_000, 900_000],
         min_length=1,

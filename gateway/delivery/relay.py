@@ -45,6 +45,11 @@ class OutboxSource(Protocol):
         """Mark these rows sent (their publish was confirmed)."""
         ...
 
+    async def release(self, ids: list[int]) -> None:
+        """Give these fetched rows back unsent (publish failed or deferred), so the next round
+        may take them at once."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class BatchResult:
@@ -97,6 +102,9 @@ class Relay:
         sent = [r.id for r in batch.values() if r.message_id in confirmed]
         if sent:
             await self._source.mark_sent(sent)
+        unsent = sorted({r.id for r in rows} - set(sent))
+        if unsent:
+            await self._source.release(unsent)
         result = BatchResult(len(rows), len(sent), len(batch) - len(sent), len(rows) - len(batch))
         log.info(
             "relay_batch_published",

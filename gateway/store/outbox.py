@@ -62,6 +62,14 @@ class DatabaseOutbox:
                 update(Outbox).where(Outbox.id.in_(ids)).values(sent_at=utcnow(), claimed_until=None)
             )
 
+    async def release(self, ids: list[int]) -> None:
+        if not ids:
+            return
+        async with self.sessions.begin() as session:
+            await session.execute(
+                update(Outbox).where(Outbox.id.in_(ids), Outbox.sent_at.is_(None)).values(claimed_until=None)
+            )
+
     async def pending(self) -> int:
         """Rows not yet confirmed by the broker (for health and metrics)."""
         async with self.sessions() as session:

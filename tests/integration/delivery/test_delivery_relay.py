@@ -15,12 +15,16 @@ class FakeOutbox:
     def __init__(self, rows: list[OutboxRow] = ()) -> None:
         self.pending: dict[int, OutboxRow] = {r.id: r for r in rows}
         self.marked: list[list[int]] = []
+        self.released: list[list[int]] = []
         self.fail_fetches = 0
         self.fetch_gate: asyncio.Event | None = None
         self.fetched = asyncio.Event()
 
     def add(self, row: OutboxRow) -> None:
         self.pending[row.id] = row
+
+    async def release(self, ids: list[int]) -> None:
+        self.released.append(list(ids))
 
     async def fetch_pending(self, limit: int) -> list[OutboxRow]:
         self.fetched.set()

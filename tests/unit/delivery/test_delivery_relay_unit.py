@@ -41,6 +41,9 @@ class Outbox:
         for row_id in ids:
             del self.pending[row_id]
 
+    async def release(self, ids: list[int]) -> None:
+        assert all(i in self.pending for i in ids)
+
 
 async def test_rows_unconfirmed_when_the_connection_dies_mid_batch_stay_pending_and_go_out_later():
     broker, outbox = ScriptedBroker(), Outbox(10)

@@ -1,0 +1,1 @@
+"""Fault-injection tests: the gateway as separate processes on real RabbitMQ and PostgreSQL."""

@@ -1,0 +1,290 @@
+"""The gateway as separate OS processes (``xgw api``, ``xgw relay``, ``xgw worker``) on one
+PostgreSQL database and one RabbitMQ namespace, with a vendor endpoint on 127.0.0.1.
+
+Every process reads the same TOML file (tenant, destination, client, adapter binding) and the
+same ``XGW_*`` environment (database, broker, namespace, retry policy). Each process logs JSON
+lines to its own file; the checker reads the workers' ``delivery_settled`` lines from there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.conftest import ACTIVE, LEIKA, XBAU
+from tests.unit.adapters.vendor_server import Answer, VendorServer
+
+XGW = Path(sys.executable).parent / "xgw"
+VENDOR_SECRET = "fault-vendor-secret-0123456789"
+CLIENT_ID = "portal"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _toml(value: Any) -> str:
+    """A tiny TOML writer for inline values (strings, numbers, bools, lists, tables)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # JSON string escapes are valid TOML basic-string escapes
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{json.dumps(k)} = {_toml(v)}" for k, v in value.items()) + " }"
+    raise TypeError(type(value))
+
+
+def write_config(path: Path, vendor_url: str, secret_hash: str) -> None:
+    """One tenant, one destination whose XBau service is bound to the ``http`` adapter."""
+    service = {
+        "identifier": LEIKA,
+        "name": "Baugenehmigung",
+        "regions": ["064350014014"],
+        "submission_schemas": [{"schema_uri": XBAU, "mime_type": "application/xml"}],
+        "adapter": {"name": "http", "options": {"url": vendor_url, "secret": VENDOR_SECRET,
+                                                "timeout_seconds": 10.0}},
+    }
+    lines = [
+        "[[tenants]]",
+        'id = "musterstadt"',
+        'name = "Musterstadt"',
+        f"destinations = {_toml([{'id': ACTIVE, 'name': 'Bauamt', 'services': [service]}])}",
+        "",
+        "[[clients]]",
+        f"id = {_toml(CLIENT_ID)}",
+        f"secret_hash = {_toml(secret_hash)}",
+        'regions = ["06435"]',
+        "",
+    ]
+    path.write_text("\n".join(lines))
+
+
+class CountingVendor(VendorServer):
+    """The deduplicating vendor endpoint, plus: every POST waits ``delay`` seconds after its
+    effect is recorded and before it is answered (F12: "vendor effect done, gateway not yet
+    acked"), and the client ports of the POSTs inside that window are known, so that a test can
+    kill the worker that sent one."""
+
+    def __init__(self, spool: Path, secret: str | None = None, delay: float = 0.0) -> None:
+        super().__init__(spool, secret)
+        self.delay = delay
+        self.in_flight: dict[int, str] = {}  # client port → Idempotency-Key, effect done, unanswered
+        self._flight_lock = threading.Lock()
+        self._local = threading.local()
+        vendor = self
+        base = self.httpd.RequestHandlerClass
+
+        class Handler(base):  # type: ignore[misc, valid-type]
+            def do_POST(self) -> None:  # noqa: N802
+                vendor._local.port = self.client_address[1]
+                try:
+                    super().do_POST()
+                finally:
+                    vendor._leave()
+
+            def _send(self, answer: Answer) -> None:
+                vendor._leave()  # before the answer leaves: the window is closed from here on
+                super()._send(answer)
+
+        self.httpd.RequestHandlerClass = Handler
+
+    def _leave(self) -> None:
+        with self._flight_lock:
+            self.in_flight.pop(getattr(self._local, "port", -1), None)
+
+    def answer_for(self, key: str) -> Answer:
+        answer = super().answer_for(key)
+        with self._flight_lock:
+            self.in_flight[getattr(self._local, "port", -1)] = key
+        if self.delay and not answer.delay:
+            return Answer(answer.status, answer.headers, answer.body, self.delay)
+        return answer
+
+    def posts_per_key(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for record in list(self.requests):
+            if record.method == "POST":
+                key = {k.lower(): v for k, v in record.headers.items()}.get("idempotency-key", "")
+                counts[key] = counts.get(key, 0) + 1
+        return counts
+
+    def in_flight_ports(self) -> set[int]:
+        with self._flight_lock:
+            return set(self.in_flight)
+
+
+@dataclass
+class Proc:
+    """One gateway process we started."""
+
+    name: str
+    role: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def kill(self) -> None:
+        """SIGKILL, no grace: what a crash looks like to the broker and the database."""
+        if self.alive():
+            os.kill(self.pid, signal.SIGKILL)
+        self.popen.wait(10)
+
+    def terminate(self, grace: float = 15.0) -> None:
+        if self.alive():
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(grace)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(10)
+
+    def vendor_ports(self, vendor_port: int) -> set[int]:
+        """Local ports of this process's TCP connections to ``vendor_port`` (from /proc)."""
+        inodes = set()
+        try:
+            for fd in os.listdir(f"/proc/{self.pid}/fd"):
+                try:
+                    target = os.readlink(f"/proc/{self.pid}/fd/{fd}")
+                except OSError:
+                    continue
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+        except OSError:
+            return set()
+        ports = set()
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            try:
+                rows = Path(table).read_text().splitlines()[1:]
+            except OSError:
+                continue
+            for row in rows:
+                cols = row.split()
+                local, remote, inode = cols[1], cols[2], cols[9]
+                if inode in inodes and int(remote.rsplit(":", 1)[1], 16) == vendor_port:
+                    ports.add(int(local.rsplit(":", 1)[1], 16))
+        return ports
+
+
+class GatewayCluster:
+    """Starts, kills and restarts the gateway's processes; all share config, data and keys."""
+
+    def __init__(self, root: Path, env: dict[str, str]) -> None:
+        self.root = root
+        self.env = env
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.procs: list[Proc] = []
+        self._counter: dict[str, int] = {}
+
+    def _spawn(self, role: str, *args: str) -> Proc:
+        n = self._counter[role] = self._counter.get(role, 0) + 1
+        name = f"{role}{n}"
+        log = self.root / f"{name}.log"
+        env = {**os.environ, **self.env, "XGW_BASE_URL": self.base_url, "PYTHONUNBUFFERED": "1"}
+        with log.open("wb") as out:
+            popen = subprocess.Popen(  # noqa: S603 - our own CLI
+                [str(XGW), role, *args], env=env, stdin=subprocess.DEVNULL, stdout=out,
+                stderr=subprocess.STDOUT, cwd=self.root, start_new_session=True)
+        proc = Proc(name, role, popen, log)
+        self.procs.append(proc)
+        return proc
+
+    async def start_api(self, within: float = 60.0) -> Proc:
+        proc = self._spawn("api", "--host", "127.0.0.1", "--port", str(self.port))
+        deadline = time.monotonic() + within
+        async with httpx.AsyncClient(base_url=self.base_url, timeout=2.0) as client:
+            while time.monotonic() < deadline:
+                if not proc.alive():
+                    raise RuntimeError(f"{proc.name} exited:\n{proc.log_text()[-4000:]}")
+                try:
+                    if (await client.get("/health")).status_code == 200:
+                        return proc
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.2)
+        raise RuntimeError(f"{proc.name} not healthy within {within}s:\n{proc.log_text()[-4000:]}")
+
+    def spawn_stage(self, role: str) -> Proc:
+        """``relay`` or ``worker``, not waited for (see :meth:`wait_started`)."""
+        return self._spawn(role)
+
+    async def wait_started(self, *procs: Proc, within: float = 60.0) -> None:
+        """Until each stage process logged ``pipeline_started`` (topology declared, consuming)."""
+        deadline = time.monotonic() + within
+        for proc in procs:
+            while '"pipeline_started"' not in proc.log_text():
+                if not proc.alive():
+                    raise RuntimeError(f"{proc.name} exited:\n{proc.log_text()[-4000:]}")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"{proc.name} did not start within {within}s:\n{proc.log_text()[-4000:]}")
+                await asyncio.sleep(0.1)
+
+    async def start_stage(self, role: str) -> Proc:
+        proc = self.spawn_stage(role)
+        await self.wait_started(proc)
+        return proc
+
+    def running(self, role: str) -> list[Proc]:
+        return [p for p in self.procs if p.role == role and p.alive()]
+
+    def stop_all(self) -> None:
+        for proc in self.procs:
+            try:
+                proc.terminate()
+            except Exception:  # teardown: make sure the rest is stopped too
+                proc.kill()
+
+    def log_lines(self, role: str) -> list[dict[str, Any]]:
+        """Every JSON log line of every process of ``role`` (dead ones included)."""
+        out = []
+        for proc in self.procs:
+            if proc.role != role:
+                continue
+            for line in proc.log_text().splitlines():
+                if line.startswith("{"):
+                    try:
+                        entry = json.loads(line)
+                    except ValueError:
+                        continue  # the last line of a killed process may be cut
+                    entry["_proc"] = proc.name
+                    out.append(entry)
+        return out
+
+    def errors(self) -> list[str]:
+        """Tracebacks and error lines, for the failure report."""
+        found = []
+        for proc in self.procs:
+            for line in proc.log_text().splitlines():
+                if re.search(r'"level": "(error|critical)"', line):
+                    found.append(f"{proc.name}: {line[:500]}")
+        return found

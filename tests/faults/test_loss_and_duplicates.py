@@ -1,0 +1,174 @@
+"""Loss-and-duplicate checker under faults (issue "Delivery fabric", done-when #2;
+SECURITY-CASES F4, F5, F12, F20).
+
+The gateway runs as separate processes (``xgw api``, ``xgw relay``, two ``xgw worker``) on real
+RabbitMQ and PostgreSQL; 500 real submissions go in over HTTP while a nemesis strikes:
+
+(a) RabbitMQ ``stop_app`` for a few seconds, then ``start_app``;
+(b) a worker SIGKILLed while the vendor holds one of its POSTs (effect done, not yet acked),
+    then a new worker — twice;
+(c) the relay SIGKILLed between publish-confirm and mark-sent (trapped with a row lock, see
+    :func:`tests.faults.nemesis.trap_relay`), then a new relay — twice, the second time on the
+    new relay's first (burst) batch.
+
+Every accepted submission must end ``delivered`` with exactly one vendor effect and an event log
+ending in ``accept-submission``; nothing lost, nothing unexpected; duplicates at the broker are
+allowed, counted and shown in the summary line; the work queues are empty and consumed at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections.abc import Awaitable, Callable
+from functools import partial
+
+import pytest
+
+from tests.faults.checker import (
+    History,
+    Result,
+    check,
+    send_submissions,
+    settled_lines,
+    verified_event_names,
+    wait_final,
+    wait_outbox_sent,
+    wait_queues,
+)
+from tests.faults.cluster import Proc
+from tests.faults.conftest import FaultRig, RigFactory
+from tests.faults.nemesis import kill_worker_mid_delivery, stop_broker, trap_relay, until
+
+pytestmark = [pytest.mark.rabbitmq, pytest.mark.postgres, pytest.mark.timeout(420)]
+
+SUBMISSIONS = 500
+CONCURRENCY = 8
+FINAL_WITHIN = 120.0
+
+Nemesis = Callable[[FaultRig, History], Awaitable[list[str]]]
+Capture = pytest.CaptureFixture[str]
+
+
+async def run_scenario(rig: FaultRig, name: str, nemesis: Nemesis,
+                       capsys: Capture) -> Result:
+    cluster = rig.cluster
+    started = time.monotonic()
+    await cluster.start_api()
+    await cluster.wait_started(cluster.spawn_stage("relay"), cluster.spawn_stage("worker"),
+                               cluster.spawn_stage("worker"))
+    boot = time.monotonic() - started
+    history = History()
+    sending = asyncio.create_task(send_submissions(cluster.base_url, SUBMISSIONS, history, CONCURRENCY))
+    try:
+        notes = await nemesis(rig, history)
+    finally:
+        await sending  # the sender never stops early: all 500 go in
+    ids = list(history.accepted)
+    statuses = await wait_final(rig.dsn, ids, FINAL_WITHIN)
+    pending = await wait_outbox_sent(rig.dsn, 30.0)  # a trapped row waits for its lease (15 s)
+    queues = await wait_queues(rig.namespace, rig.work_queues, 30.0)
+    result = await check(name, rig.dsn, history, rig.vendor, settled_lines(cluster.log_lines("worker")),
+                         started, [f"boot={boot:.1f}s", *notes])
+    sample = random.Random(0).sample(sorted(history.accepted.items()), 3)
+    logs = {sid: await verified_event_names(cluster.base_url, case) for sid, case in sample}
+    with capsys.disabled():
+        print(f"\n{result.line()}")
+    problems = result.problems()
+    problems += [f"event log of {sid} over HTTP: {names}" for sid, names in logs.items()
+                 if names != ["create-submission", "submit-submission", "accept-submission"]]
+    if pending:
+        problems.append(f"{pending} outbox rows still pending")
+    for queue in rig.work_queues:
+        if queues.get(queue, {}).get("consumers", 0) < 1:
+            problems.append(f"no consumer on {queue} at the end: {queues}")
+    if any(q["messages"] for q in queues.values()):
+        problems.append(f"queues not empty at the end: {queues}")
+    if set(statuses) - {"delivered"}:
+        problems.append(f"not all delivered after {FINAL_WITHIN}s: {statuses}")
+    for proc in cluster.procs:
+        if proc.popen.returncode is None and not proc.alive():
+            problems.append(f"{proc.name} exited on its own")
+    assert not problems, "\n".join([*problems, *cluster.errors()[:20]])
+    assert result.sent == SUBMISSIONS
+    return result
+
+
+async def test_broker_stop_app_mid_run(rig_factory: RigFactory, capsys: Capture) -> None:
+    """(a) F5/F6: RabbitMQ's app stops for a few seconds while submissions flow."""
+    rig = await rig_factory()
+
+    async def nemesis(rig: FaultRig, history: History) -> list[str]:
+        await until(lambda: len(history.accepted) >= 150 and len(rig.vendor.effects) >= 50, 90,
+                    "150 accepted / 50 delivered")
+        in_flight = len(history.accepted) - len(rig.vendor.effects)
+        accepted = len(history.accepted)
+        timing = await stop_broker(5.0)
+        return [f"at {accepted} accepted, ~{in_flight} in the pipeline: {timing}",
+                f"accepted while the broker was away: {len(history.accepted) - accepted}"]
+
+    await run_scenario(rig, "a: broker stop_app", nemesis, capsys)
+    # The fault was felt: every consumer lost its subscription and got it back.
+    lines = rig.cluster.log_lines("worker")
+    lost = sum(1 for e in lines if e.get("event") == "consumer_subscription_lost")
+    back = sum(1 for e in lines if e.get("event") == "consumer_resubscribed")
+    assert lost >= 6 and back >= 6, (lost, back)  # 2 workers x (process, callbacks, deliver)
+
+
+async def test_worker_sigkill_mid_delivery(rig_factory: RigFactory, capsys: Capture) -> None:
+    """(b) F12: a worker dies after the vendor's side effect, before its ack."""
+    rig = await rig_factory(vendor_delay=0.1)
+
+    async def nemesis(rig: FaultRig, history: History) -> list[str]:
+        notes = []
+        for threshold in (150, 350):
+            await until(partial(reached, history, threshold), 120, f"{threshold} accepted")
+            kill = await kill_worker_mid_delivery(rig.cluster, rig.vendor)
+            notes.append(f"SIGKILL {kill.killed} at {threshold} accepted with {kill.in_flight_at_kill} "
+                         f"vendor POSTs in flight → {kill.replacement}")
+        return notes
+
+    result = await run_scenario(rig, "b: worker SIGKILL", nemesis, capsys)
+    # The window was hit: each killed worker had a POST whose effect was recorded but whose answer
+    # it never saw; its message came back (redelivered) and was POSTed again, absorbed by the vendor.
+    assert result.vendor_extra_posts >= 2 and result.redeliveries >= 2, result.line()
+
+
+async def test_relay_sigkill_between_confirm_and_mark_sent(rig_factory: RigFactory, capsys: Capture) -> None:
+    """(c) F4: the relay dies after the broker confirmed a batch, before it marked it sent."""
+    rig = await rig_factory(XGW_DELIVERY__RELAY_BATCH_SIZE="500")
+    trapped: set[int] = set()
+
+    async def nemesis(rig: FaultRig, history: History) -> list[str]:
+        cluster = rig.cluster
+        await until(lambda: len(history.accepted) >= 150, 120, "150 accepted")
+        (relay,) = cluster.running("relay")
+        first = await trap_relay(relay, rig.dsn, hold=2.0)
+        # The next relay's first batch is the backlog built up while none ran: trap that burst too.
+        burst_relay = cluster.spawn_stage("relay")
+        second = await trap_relay(burst_relay, rig.dsn, ignore=frozenset(first))
+        replacement = await cluster.start_stage("relay")
+        trapped.update(first | second)
+        return [f"SIGKILL {relay.name} with {len(first)} rows published+confirmed, not marked",
+                f"SIGKILL {burst_relay.name} with {len(second)} rows published+confirmed, not marked "
+                f"({'its first batch' if first_batch(burst_relay) is None else 'a later batch'})",
+                f"→ {replacement.name}"]
+
+    result = await run_scenario(rig, "c: relay SIGKILL before mark_sent", nemesis, capsys)
+    # Every trapped row was claimed again and published a second time.
+    assert trapped
+    assert result.outbox_reclaimed >= len(trapped) and result.republished >= len(trapped), result.line()
+
+
+def reached(history: History, count: int) -> bool:
+    return len(history.accepted) >= count
+
+
+def first_batch(relay: Proc) -> int | None:
+    """Rows of the relay's first batch as it logged it (None: killed before logging one)."""
+    for line in relay.log_text().splitlines():
+        if '"relay_batch_published"' in line:
+            return int(json.loads(line)["fetched"])
+    return None
