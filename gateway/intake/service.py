@@ -26,10 +26,10 @@ from gateway.events.sets import SetSigner
 from gateway.intake.access import Principal, authorize, offered_service
 from gateway.settings import Limits
 from gateway.store.blobs import BlobStore
-from gateway.store.models import Attachment, Destination, DestinationKey, Event, Outbox, Submission
+from gateway.store.models import Attachment, Destination, DestinationKey, Event, Submission
+from gateway.store.outbox import stage_row
 
 log = structlog.get_logger()
-PROCESS_QUEUE = "process"
 
 
 @dataclass(frozen=True)
@@ -240,13 +240,7 @@ class Intake:
                         "the submission was already submitted", slug="submission-state-invalid"
                     )
                 session.add(_event(submission, "submit-submission", token))
-                session.add(
-                    Outbox(
-                        queue=PROCESS_QUEUE,
-                        message_id=f"validate:{submission_id}",
-                        envelope={"stage": "validate", "submissionId": submission_id},
-                    )
-                )
+                session.add(stage_row("validate", submission))
         except BaseException:
             for blob in (metadata_blob, data_blob):
                 if blob:

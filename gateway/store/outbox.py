@@ -13,13 +13,33 @@ consumers' idempotency absorbs the duplicate publish.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.delivery.relay import OutboxRow
 from gateway.delivery.topology import Topology
-from gateway.store.models import Outbox, utcnow
+from gateway.store.models import Outbox, Submission, utcnow
+
+
+def stage_row(stage: Literal["validate", "deliver"], submission: Submission) -> Outbox:
+    """The outbox row that hands ``submission`` to the validation or the delivery stage."""
+    if stage == "validate":
+        return Outbox(
+            queue="process",
+            message_id=f"validate:{submission.id}",
+            envelope={"stage": "validate", "submissionId": submission.id},
+        )
+    return Outbox(
+        queue=f"deliver.{submission.destination_id}",
+        message_id=f"deliver:{submission.id}",
+        envelope={
+            "stage": "deliver",
+            "submissionId": submission.id,
+            "destinationId": submission.destination_id,
+        },
+    )
 
 
 class DatabaseOutbox:

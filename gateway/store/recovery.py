@@ -7,36 +7,20 @@ survived elsewhere does no harm.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from gateway.store.models import Outbox, Submission
+from gateway.store.models import Submission
+from gateway.store.outbox import stage_row
 
-_NEXT_STAGE = {"submitted": "validate", "validated": "deliver"}
-
-
-def stage_message(stage: str, submission: Submission) -> Outbox:
-    """The outbox row that hands ``submission`` to ``stage`` (``validate`` or ``deliver``)."""
-    if stage == "validate":
-        return Outbox(
-            queue="process",
-            message_id=f"validate:{submission.id}",
-            envelope={"stage": "validate", "submissionId": submission.id},
-        )
-    return Outbox(
-        queue=f"deliver.{submission.destination_id}",
-        message_id=f"deliver:{submission.id}",
-        envelope={
-            "stage": "deliver",
-            "submissionId": submission.id,
-            "destinationId": submission.destination_id,
-        },
-    )
+_NEXT_STAGE: dict[str, Literal["validate", "deliver"]] = {"submitted": "validate", "validated": "deliver"}
 
 
 async def requeue_in_flight(sessions: async_sessionmaker[AsyncSession]) -> int:
     """Write an outbox row for every submission waiting for validation or delivery."""
     async with sessions.begin() as session:
         waiting = (await session.scalars(select(Submission).where(Submission.status.in_(_NEXT_STAGE)))).all()
-        session.add_all(stage_message(_NEXT_STAGE[s.status], s) for s in waiting)
+        session.add_all(stage_row(_NEXT_STAGE[s.status], s) for s in waiting)
     return len(waiting)

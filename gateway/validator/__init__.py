@@ -19,7 +19,7 @@ from gateway.validator.dry_run import DryRun, dry_run
 from gateway.validator.keyring import destination_decryption_keys, destination_signer
 from gateway.validator.parts import OpenedParts, Sealed, SealedParts, open_parts
 from gateway.validator.problems import PROBLEM_BASE, TITLES, Problem
-from gateway.validator.stage import ValidationOutcome, Validator, deliver_queue
+from gateway.validator.stage import ValidationOutcome, Validator
 
 __all__ = [
     "PROBLEM_BASE",
@@ -38,7 +38,6 @@ __all__ = [
     "check_content",
     "DryRun",
     "check_submission",
-    "deliver_queue",
     "destination_decryption_keys",
     "destination_signer",
     "dry_run",

@@ -35,22 +35,18 @@ from gateway.events.callbacks import record_event
 from gateway.events.sets import event_uri
 from gateway.settings import Limits
 from gateway.store.blobs import BlobStore
-from gateway.store.models import Attachment, Destination, Event, Outbox, Submission
+from gateway.store.models import Attachment, Destination, Event, Submission
+from gateway.store.outbox import stage_row
 from gateway.validation import MetadataSchemas, SchemaCatalogue
 from gateway.validator.checks import JsonSchemas, NoJsonSchemas, Schemas, Subject, check_submission
 from gateway.validator.keyring import destination_decryption_keys, destination_signer
 from gateway.validator.parts import Sealed, SealedParts, stored_tag
 from gateway.validator.problems import Problem, attachment
 
-__all__ = ["ValidationOutcome", "Validator", "deliver_queue"]
+__all__ = ["ValidationOutcome", "Validator"]
 
 log = structlog.get_logger()
 SUBMIT = "submit-submission"
-
-
-def deliver_queue(destination_id: str) -> str:
-    """The outbox queue of a destination's adapter runner."""
-    return f"deliver.{destination_id}"
 
 
 @dataclass(frozen=True)
@@ -221,17 +217,7 @@ class Validator:
             if token is not None:
                 record_event(session, submission, "reject-submission", token)
             else:
-                session.add(
-                    Outbox(
-                        queue=deliver_queue(submission.destination_id),
-                        message_id=f"deliver:{submission.id}",
-                        envelope={
-                            "stage": "deliver",
-                            "submissionId": submission.id,
-                            "destinationId": submission.destination_id,
-                        },
-                    )
-                )
+                session.add(stage_row("deliver", submission))
         self.outbox_written()
         if problems:
             log.info(
