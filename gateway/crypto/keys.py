@@ -145,6 +145,7 @@ class KeyStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._loaded: dict[Path, tuple[int, KeyPair]] = {}  # file → (mtime_ns, parsed key)
 
     def generate(self, owner: str, purpose: Purpose) -> KeyPair:
         pair = generate_key_pair(purpose, owner)
@@ -156,8 +157,16 @@ class KeyStore:
         folder = self.root / owner
         if not folder.is_dir():
             return []
-        pairs = [_load_private(json.loads(p.read_bytes())) for p in folder.glob("*.json")]
-        return sorted(pairs, key=lambda k: k.created)
+        return sorted((self._load(p) for p in folder.glob("*.json")), key=lambda k: k.created)
+
+    def _load(self, path: Path) -> KeyPair:
+        """A key file, parsed once per process (again only if the file changes)."""
+        mtime = path.stat().st_mtime_ns
+        cached = self._loaded.get(path)
+        if cached is None or cached[0] != mtime:
+            cached = (mtime, _load_private(json.loads(path.read_bytes())))
+            self._loaded[path] = cached
+        return cached[1]
 
     def secret(self, name: str, size: int = 32) -> bytes:
         """A random secret kept in the key directory, created on first use."""
