@@ -10,9 +10,11 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from gateway.errors import ConfigError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -52,7 +54,31 @@ async def migrate(engine: AsyncEngine) -> None:
         await connection.run_sync(_upgrade)
 
 
+async def require_durable_commits(engine: AsyncEngine) -> None:
+    """Refuse a PostgreSQL that may lose acknowledged commits (``fsync`` or
+    ``synchronous_commit`` off): a submission is confirmed to its sender only after its commit.
+
+    Raises ``ConfigError``.
+    """
+    if engine.dialect.name != "postgresql":
+        return
+    async with engine.connect() as connection:
+        for setting in ("fsync", "synchronous_commit"):
+            value = (await connection.execute(text(f"SHOW {setting}"))).scalar_one()
+            if value == "off":
+                raise ConfigError(
+                    f"PostgreSQL has {setting} = off: acknowledged submissions could be lost", path=setting
+                )
+
+
 async def open_database(url: str) -> tuple[AsyncEngine, async_sessionmaker[AsyncSession]]:
+    """The engine and session factory, on a migrated schema; raises ``ConfigError`` for a
+    database that does not guarantee durable commits."""
     engine = create_engine(url)
-    await migrate(engine)
+    try:
+        await require_durable_commits(engine)
+        await migrate(engine)
+    except BaseException:
+        await engine.dispose()
+        raise
     return engine, async_sessionmaker(engine, expire_on_commit=False)

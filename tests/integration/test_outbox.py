@@ -1,10 +1,16 @@
-"""The database outbox: claims are exclusive while leased, confirmed rows are never fetched again."""
+"""The database: outbox claims are exclusive while leased, confirmed rows are never fetched again,
+and a database that could lose acknowledged commits is refused."""
 
 from __future__ import annotations
 
 import asyncio
 
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
 from gateway.delivery.topology import Topology
+from gateway.errors import ConfigError
 from gateway.store.db import open_database
 from gateway.store.models import Outbox
 from gateway.store.outbox import DatabaseOutbox
@@ -35,3 +41,19 @@ async def test_parallel_relays_never_claim_the_same_row(database_url: str) -> No
         assert sorted(r.id for r in await outbox.fetch_pending(100)) == sorted(r.id for r in again[:4])
     finally:
         await engine.dispose()  # type: ignore[attr-defined]
+
+
+async def test_a_postgresql_without_durable_commits_is_refused(database_url: str) -> None:
+    if not database_url.startswith("postgresql"):
+        engine, _ = await open_database(database_url)  # SQLite: WAL with synchronous=FULL
+        async with engine.connect() as connection:
+            assert (await connection.exec_driver_sql("PRAGMA synchronous")).scalar_one() == 2
+        await engine.dispose()
+        return
+    name = database_url.rsplit("/", 1)[1]
+    admin = create_async_engine(database_url, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as connection:
+        await connection.execute(text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
+    await admin.dispose()
+    with pytest.raises(ConfigError, match="synchronous_commit"):
+        await open_database(database_url)
