@@ -21,13 +21,13 @@ from gateway.errors import InvalidRequestError, NotFoundError
 from gateway.intake.service import NewSubmission
 from gateway.store.models import Destination, DestinationKey, Submission
 
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 Version = Literal["v1", "v2"]
 
 
 def path_id(value: str, slug: str) -> str:
     """A path id must be a canonical UUID; anything else is simply not found (lower-cased)."""
-    if not _UUID.match(value):
+    if not UUID.match(value):
         raise NotFoundError(f"{slug.rsplit('-', 2)[0]} not found", slug=slug)
     return value.lower()
 
@@ -54,7 +54,7 @@ class Callback(_Body):
 
 
 class CreateRequest(_Body):
-    destination_id: str = Field(alias="destinationId", pattern=_UUID.pattern)
+    destination_id: str = Field(alias="destinationId", pattern=UUID.pattern)
     announced_attachments: list[str] = Field(
         default_factory=list, alias="announcedAttachments", max_length=10_000
     )
@@ -69,7 +69,8 @@ class SubmitRequest(_Body):
     encrypted_data: str | None = Field(None, alias="encryptedData", min_length=1)
 
 
-def _parse(model: type[_Body], body: dict[str, Any]) -> Any:
+def parse_body(model: type[BaseModel], body: dict[str, Any]) -> Any:
+    """Validate a JSON body against ``model``; the first error becomes a 422 with its field path."""
     try:
         return model.model_validate(body)
     except ValidationError as exc:
@@ -135,7 +136,7 @@ def build_router(version: Version) -> APIRouter:
     @router.post("/submissions", status_code=201, summary="Create a submission")
     async def create_submission(request: Request, client: CurrentClient) -> dict[str, str]:
         gateway = gateway_of(request)
-        body = _parse(
+        body = parse_body(
             CreateRequest, await read_json_object(request, gateway.settings.limits.max_json_body_bytes)
         )
         service = body.service_type if version == "v1" else body.public_service
@@ -143,7 +144,7 @@ def build_router(version: Version) -> APIRouter:
             field = "serviceType" if version == "v1" else "publicService"
             raise InvalidRequestError(f"{field} is required", slug="request-body-invalid")
         ids = body.announced_attachments
-        if not all(_UUID.match(a) for a in ids):
+        if not all(UUID.match(a) for a in ids):
             raise InvalidRequestError("announcedAttachments must be UUIDs", slug="request-body-invalid")
         submission = await gateway.intake.create(
             client,
@@ -180,7 +181,7 @@ def build_router(version: Version) -> APIRouter:
     async def submit(request: Request, client: CurrentClient, submission_id: str) -> dict[str, str]:
         gateway = gateway_of(request)
         sid = submission_path_id(submission_id)
-        body = _parse(
+        body = parse_body(
             SubmitRequest, await read_json_object(request, gateway.settings.limits.max_json_body_bytes)
         )
         if version == "v2" and body.encrypted_data is None:

@@ -15,23 +15,21 @@ The body is capped at ``Limits.max_json_body_bytes``.
 
 from __future__ import annotations
 
-import re
 from typing import Any, cast
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.api.auth import CurrentClient
 from gateway.api.body import read_json_object
 from gateway.api.state import gateway_of
-from gateway.api.submissions import ServiceRef
+from gateway.api.submissions import UUID, ServiceRef, parse_body
 from gateway.errors import InvalidRequestError
 from gateway.validator.dry_run import DryRun, dry_run
 from gateway.validator.stage import Validator
 
 __all__ = ["router", "validator_of"]
 
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 router = APIRouter(tags=["Validation"])
 
@@ -39,7 +37,7 @@ router = APIRouter(tags=["Validation"])
 class ValidateRequest(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
-    destination_id: str = Field(alias="destinationId", pattern=_UUID.pattern)
+    destination_id: str = Field(alias="destinationId", pattern=UUID.pattern)
     service_type: ServiceRef | None = Field(None, alias="serviceType")
     public_service: ServiceRef | None = Field(None, alias="publicService")
     encrypted_metadata: str = Field(alias="encryptedMetadata", min_length=1)
@@ -53,18 +51,13 @@ def validator_of(request: Request) -> Validator:
 
 
 def _parse(body: dict[str, Any]) -> DryRun:
-    try:
-        parsed = ValidateRequest.model_validate(body)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise InvalidRequestError(f"{where}: {first['msg']}", slug="request-body-invalid") from exc
+    parsed: ValidateRequest = parse_body(ValidateRequest, body)
     service = parsed.service_type or parsed.public_service
     if service is None:
         raise InvalidRequestError(
             "serviceType (v1) or publicService (v2) is required", slug="request-body-invalid"
         )
-    if not all(_UUID.match(aid) for aid in parsed.attachments):
+    if not all(UUID.match(aid) for aid in parsed.attachments):
         raise InvalidRequestError("attachment ids must be UUIDs", slug="request-body-invalid")
     attachments = {aid.lower(): token for aid, token in parsed.attachments.items()}
     if len(attachments) != len(parsed.attachments):
