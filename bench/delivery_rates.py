@@ -53,10 +53,10 @@ from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMe
 from sqlalchemy import delete, insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from gateway.delivery import Delivery, Outcome, OutgoingMessage, Relay, Topology
-from gateway.delivery.amqp import AmqpBroker
-from gateway.delivery.broker import ATTEMPT_HEADER, CONTENT_TYPE, encode_envelope
-from gateway.delivery.relay import OutboxRow
+from gateway.broker import Delivery, Outcome, OutgoingMessage, Relay, Topology
+from gateway.broker.amqp import AmqpBroker
+from gateway.broker.base import ATTEMPT_HEADER, CONTENT_TYPE, encode_envelope
+from gateway.stages.relay import OutboxRow
 from gateway.logging import configure_logging
 from gateway.store.db import open_database
 from gateway.store.models import Outbox
@@ -363,7 +363,7 @@ class Bench:
     connection: AbstractConnection  # raw aio-pika
     channel: AbstractChannel  # raw aio-pika, confirms on
     raw_queue: str
-    process_queue: str
+    validate_queue: str
     broker: AmqpBroker
     engine: AsyncEngine
     outbox: DatabaseOutbox
@@ -372,7 +372,7 @@ class Bench:
 
 async def one_run(ctx: Bench, scen: dict[str, Scenario]) -> None:
     n, window, prefetch, meter = ctx.n, ctx.batch, ctx.prefetch, ctx.meter
-    channel, raw_q, process_q, broker = ctx.channel, ctx.raw_queue, ctx.process_queue, ctx.broker
+    channel, raw_q, process_q, broker = ctx.channel, ctx.raw_queue, ctx.validate_queue, ctx.broker
 
     async def record(key: str, body: Callable[[], Awaitable[float | None]]) -> None:
         await quiesce(meter)
@@ -528,7 +528,7 @@ async def amain(args: argparse.Namespace) -> None:
             scen = {k: Scenario(k, label, base) for k, label, base in SCENARIOS}
             meter = CpuMeter(pg_name(ns) if args.database == "postgres" else None)
             ctx = Bench(args.messages, args.batch_size, args.prefetch, meter, connection, pub_channel,
-                        raw_queue, topology.process_queue, broker, engine, DatabaseOutbox(sessions, topology))
+                        raw_queue, topology.validate_queue, broker, engine, DatabaseOutbox(sessions, topology.route))
             # Warm-up: connections, channels, the DB pool and the code paths, not measured.
             warm = dataclasses.replace(ctx, n=min(args.messages, 200), traces=[])
             await one_run(warm, {k: Scenario(k, label, base) for k, label, base in SCENARIOS})

@@ -76,11 +76,12 @@ from gateway.crypto.jws import sign_ps512, split, verify_ps512
 from gateway.crypto.keys import KeyStore
 from gateway.crypto.secrets import hash_secret
 from gateway.logging import configure_logging
-from gateway.settings import Settings
+from gateway.config.settings import Settings
 from gateway.store.models import Destination, Event, Submission
-from gateway.validator import ValidationOutcome, Validator
-from gateway.validator.checks import Subject
-from gateway.validator.keyring import destination_decryption_keys, destination_signer
+from gateway.stages.validate import ValidationOutcome, Validator
+from gateway.content.checks import Subject
+from gateway.crypto.keyring import destination_decryption_keys
+from gateway.events.sets import destination_signer
 
 ROOT = Path(__file__).resolve().parents[1]
 DEST = "4b2b7c2e-9f57-4d1a-9a3c-1f0e5d8c7a01"

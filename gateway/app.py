@@ -1,48 +1,92 @@
-"""Composition root: builds settings-driven parts (database, blobs, keys, signer, intake) and the
-FastAPI app, and passes them down. Nothing else creates these objects.
+"""Composition root: the only place that builds the gateway's parts and wires them together.
+
+A process runs one or more roles on one database and one broker:
+
+* ``api``: the HTTP API (intake, dry run, event log); no adapters, no consumers;
+* ``relay``: publishes the outbox to the broker;
+* ``workers``: the stage handlers (validate, deliver, callbacks) with the adapters, and the
+  consumer of dead letters.
+
+``xgw serve`` runs all three (``run_stages = false`` leaves only ``api``); ``xgw api``,
+``xgw relay`` and ``xgw worker`` one each. What is loaded from disk and entry points (schema
+catalogue, metadata schemas, adapter registry) is loaded once per process (:class:`Libraries`).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import structlog
 from fastapi import FastAPI, Request, Response
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from gateway.adapters import AdapterRegistry
 from gateway.api import problems
-from gateway.api.auth import TokenIssuer
 from gateway.api.auth import router as auth_router
+from gateway.api.deps import ApiServices
 from gateway.api.submissions import build_router
+from gateway.api.tokens import TokenIssuer
 from gateway.api.validate import router as validate_router
 from gateway.api.wellknown import router as wellknown_router
+from gateway.broker import Broker, Consumer, Handler, MemoryBroker, RetryPolicy, Topology, create_broker
+from gateway.config.settings import Settings
 from gateway.config.sync import sync_config
+from gateway.content import Schemas
 from gateway.crypto.keys import KeyStore
-from gateway.events.callbacks import CallbackSender
-from gateway.events.sets import SetSigner
-from gateway.intake.service import Intake
-from gateway.pipeline import Pipeline, broker_of, start_pipeline
+from gateway.events.sets import SetSigner, gateway_signer
 from gateway.routing.bindings import AdapterBindings
-from gateway.routing.runner import DeliveryRunner
-from gateway.settings import Settings
-from gateway.stages import stage_handlers
+from gateway.routing.recovery import requeue_in_flight
+from gateway.stages.callbacks import CallbackSender, CallbackStage
+from gateway.stages.deliver import DeliverStage
+from gateway.stages.intake.service import Intake
+from gateway.stages.relay import Relay
+from gateway.stages.validate import Validator
 from gateway.store.blobs import BlobStore
 from gateway.store.db import open_database
 from gateway.store.outbox import DatabaseOutbox
 from gateway.validation import MetadataSchemas, SchemaCatalogue, default_schema_root
-from gateway.validator import Validator
 
 log = structlog.get_logger()
-Role = Literal["relay", "workers"]
+Role = Literal["api", "relay", "workers"]
+ALL_ROLES: frozenset[Role] = frozenset({"api", "relay", "workers"})
+
+
+@dataclass(frozen=True)
+class Libraries:
+    """Loaded once per process: the XSD catalogue (sets compile on first use), the metadata
+    schemas and the adapter registry."""
+
+    catalogue: SchemaCatalogue
+    metadata: MetadataSchemas
+    registry: AdapterRegistry
+
+    @classmethod
+    def load(cls) -> Libraries:
+        root = default_schema_root()
+        return cls(
+            SchemaCatalogue.load(root, lazy=True), MetadataSchemas.load(root), AdapterRegistry.discover()
+        )
+
+    def schemas(self, settings: Settings) -> Schemas:
+        """The schemas, with the sets the configuration uses compiled now."""
+        self.catalogue.warm(
+            s.schema_uri
+            for t in settings.tenants
+            for d in t.destinations
+            for v in d.services
+            for s in v.submission_schemas
+        )
+        return Schemas(self.catalogue, self.metadata)
 
 
 @dataclass
 class Gateway:
-    """Everything a request or a worker needs, built once per process."""
+    """The parts of this process (for the API, the CLI and tests); ``consumers`` and ``relay``
+    exist only in the roles that run them."""
 
     settings: Settings
     engine: AsyncEngine
@@ -50,93 +94,145 @@ class Gateway:
     blobs: BlobStore
     keys: KeyStore
     signer: SetSigner
-    tokens: TokenIssuer
-    intake: Intake
     jwks: dict[str, Any]
+    intake: Intake
     validator: Validator
-    outbox: DatabaseOutbox
-    pipeline: Pipeline | None
+    broker: Broker | None = None
+    relay: Relay | None = None
+    consumers: list[Consumer] = field(default_factory=list)
 
 
-def gateway_signer(keys: KeyStore, issuer: str) -> tuple[SetSigner, dict[str, Any]]:
-    """The gateway's own SET signing key (created on first start) and the JWKS that publishes it."""
-    pairs = [k for k in keys.keys("gateway") if k.purpose == "signing"] or [
-        keys.generate("gateway", "signing")
-    ]
-    current = pairs[-1]
-    return SetSigner(issuer, current.kid, current.private_key), {"keys": [p.public_jwk for p in pairs]}
+def topology_of(settings: Settings) -> Topology:
+    retry = RetryPolicy(
+        max_attempts=settings.delivery.max_attempts, delays_ms=tuple(settings.delivery.retry_delays_ms)
+    )
+    return Topology(
+        namespace=settings.delivery.namespace, retry=retry, delivery_limit=settings.delivery.delivery_limit
+    )
+
+
+def broker_of(settings: Settings) -> Broker:
+    url = settings.amqp_url.get_secret_value() if settings.amqp_url else None
+    return create_broker(url, topology_of(settings))
 
 
 def active_destinations(settings: Settings) -> list[str]:
     return [str(d.id) for t in settings.tenants for d in t.destinations if d.status != "decommissioned"]
 
 
-def load_validator(
-    settings: Settings, sessions: async_sessionmaker[AsyncSession], blobs: BlobStore, keys: KeyStore
-) -> Validator:
-    """The validation stage with the schema catalogue (the configured schemas compiled now)."""
-    root = default_schema_root()
-    catalogue = SchemaCatalogue.load(root, lazy=True)
-    catalogue.warm(
-        s.schema_uri
-        for t in settings.tenants
-        for d in t.destinations
-        for v in d.services
-        for s in v.submission_schemas
-    )
-    return Validator(sessions, blobs, keys, catalogue, MetadataSchemas.load(root), settings.limits)
-
-
 @asynccontextmanager
-async def open_gateway(settings: Settings, roles: frozenset[Role] | None = None) -> AsyncIterator[Gateway]:
-    """Open the database (migrated), sync the declared configuration, build the services and
-    start the stage ``roles`` (default: relay and workers if ``settings.run_stages``)."""
+async def open_gateway(
+    settings: Settings, roles: frozenset[Role] | None = None, libraries: Libraries | None = None
+) -> AsyncIterator[Gateway]:
+    """Open the database (migrated), sync the declared configuration and run ``roles`` (default:
+    all, or only ``api`` when ``settings.run_stages`` is off) until the context exits."""
     if roles is None:
-        roles = frozenset({"relay", "workers"}) if settings.run_stages else frozenset()
-    from gateway.adapters import AdapterRegistry
-
+        roles = ALL_ROLES if settings.run_stages else frozenset({"api"})
+    libraries = libraries or Libraries.load()
     keys = KeyStore(settings.keys_path)
-    bindings = AdapterBindings.build(AdapterRegistry.discover(), settings.tenants)
+    async with AsyncExitStack() as stack:
+        engine, sessions = await open_database(settings.database)
+        stack.push_async_callback(engine.dispose)
+        await sync_config(sessions, settings, keys)
+        signer, jwks = gateway_signer(keys, settings.public_url)
+        blobs = BlobStore(settings.blobs_path)
+        schemas = libraries.schemas(settings)
+        validator = Validator(sessions, blobs, keys, schemas.catalogue, schemas.metadata, settings.limits)
+        intake = Intake(sessions, blobs, settings.limits, signer)
+        gateway = Gateway(settings, engine, sessions, blobs, keys, signer, jwks, intake, validator)
+        if roles & {"relay", "workers"}:
+            gateway.broker = broker_of(settings)
+            stack.push_async_callback(gateway.broker.close)
+            await _start_stages(stack, gateway, roles, libraries)
+        yield gateway
+
+
+async def _start_stages(
+    stack: AsyncExitStack, gateway: Gateway, roles: frozenset[Role], libraries: Libraries
+) -> None:
+    settings, broker = gateway.settings, gateway.broker
+    assert broker is not None
+    destinations = active_destinations(settings)
+    await broker.declare(destinations)
+    handlers = await _stage_handlers(stack, gateway, destinations, libraries) if "workers" in roles else {}
+    stack.push_async_callback(_stop, gateway)  # before the adapters close: consumers drain first
+    if "relay" in roles:
+        outbox = DatabaseOutbox(gateway.sessions, broker.topology.route)
+        gateway.relay = Relay(
+            outbox,
+            broker,
+            batch_size=settings.delivery.relay_batch_size,
+            poll_interval=settings.delivery.relay_poll_seconds,
+        )
+        gateway.intake.outbox_written = gateway.validator.outbox_written = gateway.relay.notify
+    if "workers" in roles:
+        if isinstance(broker, MemoryBroker):  # nothing survived on the broker side: ask the database
+            recovered = await requeue_in_flight(gateway.sessions)
+            if recovered:
+                log.info("in_flight_requeued", submissions=recovered)
+        for queue, handler in handlers.items():
+            gateway.consumers.append(
+                await broker.consume(queue, handler, prefetch=settings.delivery.prefetch)
+            )
+        gateway.consumers.append(await broker.consume_dead_letters(handlers))
+    if gateway.relay is not None:
+        gateway.relay.start()
+    log.info("pipeline_started", queues=[c.queue for c in gateway.consumers], relay=gateway.relay is not None)
+
+
+async def _stage_handlers(
+    stack: AsyncExitStack, gateway: Gateway, destinations: list[str], libraries: Libraries
+) -> dict[str, Handler]:
+    """Queue name → handler of every work queue; adapters are started (and closed with the stack)."""
+    settings = gateway.settings
+    assert gateway.broker is not None
+    topology = gateway.broker.topology
+    bindings = AdapterBindings.build(libraries.registry, settings.tenants)
     for adapter in bindings.all():
         await adapter.start()
-    engine, sessions = await open_database(settings.database)
-    pipeline: Pipeline | None = None
-    callbacks = CallbackSender(
-        sessions,
+        stack.push_async_callback(adapter.close)
+    sender = CallbackSender(
+        gateway.sessions,
         timeout=settings.callbacks.timeout_seconds,
         require_https=settings.callbacks.require_https,
         allow_private_networks=settings.callbacks.allow_private_networks,
     )
-    try:
-        await sync_config(sessions, settings, keys)
-        signer, jwks = gateway_signer(keys, settings.public_url)
-        blobs = BlobStore(settings.blobs_path)
-        tokens = TokenIssuer(keys.secret("token-signing"), settings.public_url, settings.token_ttl_seconds)
-        intake = Intake(sessions, blobs, settings.limits, signer)
-        validator = load_validator(settings, sessions, blobs, keys)
-        broker = broker_of(settings)
-        outbox = DatabaseOutbox(sessions, broker.topology)
-        if roles:
-            destinations = active_destinations(settings)
-            runner = DeliveryRunner(sessions, blobs, keys, bindings, settings.limits, broker.topology.retry)
-            handlers = stage_handlers(broker.topology, validator, runner, callbacks, destinations)
-            if "workers" not in roles:
-                handlers = {}
-            pipeline = await start_pipeline(
-                settings, outbox, broker, handlers, destinations, relay="relay" in roles
-            )
-            if pipeline.relay is not None:
-                intake.outbox_written = validator.outbox_written = pipeline.relay.notify
-        yield Gateway(
-            settings, engine, sessions, blobs, keys, signer, tokens, intake, jwks, validator, outbox, pipeline
-        )
-    finally:
-        if pipeline is not None:
-            await pipeline.stop()
-        await callbacks.aclose()
-        for adapter in bindings.all():
-            await adapter.close()
-        await engine.dispose()
+    stack.push_async_callback(sender.aclose)
+    deliver = DeliverStage(
+        gateway.sessions,
+        gateway.blobs,
+        gateway.keys,
+        bindings,
+        settings.limits,
+        timeout=settings.delivery.deliver_timeout_seconds,
+    )
+    handlers: dict[str, Handler] = {
+        topology.validate_queue: gateway.validator,
+        topology.callback_queue: CallbackStage(gateway.sessions, sender),
+    }
+    for destination in destinations:
+        handlers[topology.deliver_queue(destination)] = deliver
+    return handlers
+
+
+async def _stop(gateway: Gateway, grace: float = 30.0) -> None:
+    """Drain consumers, finish the relay's batch (the broker closes after the adapters)."""
+    for consumer in gateway.consumers:
+        await consumer.stop(grace)
+    if gateway.relay is not None:
+        await gateway.relay.stop(grace)
+    log.info("pipeline_stopped")
+
+
+def api_services(gateway: Gateway) -> ApiServices:
+    """What the HTTP API uses of this process's parts."""
+    settings = gateway.settings
+    tokens = TokenIssuer(
+        gateway.keys.secret("token-signing"), settings.public_url, settings.token_ttl_seconds
+    )
+    return ApiServices(
+        gateway.sessions, settings.limits, tokens, gateway.intake, gateway.validator, dict(gateway.jwks)
+    )
 
 
 async def _request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -147,13 +243,14 @@ async def _request_context(request: Request, call_next: Callable[[Request], Awai
     return response
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, libraries: Libraries | None = None) -> FastAPI:
     """The HTTP application; its lifespan opens (and closes) the gateway."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_gateway(settings) as gateway:
+        async with open_gateway(settings, libraries=libraries) as gateway:
             app.state.gateway = gateway
+            app.state.services = api_services(gateway)
             log.info("gateway_started", base_url=settings.public_url)
             yield
         log.info("gateway_stopped")

@@ -10,12 +10,13 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from gateway.app import Libraries, create_app, open_gateway
 from gateway.config.check import ConfigProblem, check_settings, validation_problems
 from gateway.config.embedded import with_embedded_tenant
+from gateway.config.settings import Settings
 from gateway.crypto.keys import KeyStore
 from gateway.crypto.secrets import hash_secret, new_client_secret
 from gateway.logging import configure_logging
-from gateway.settings import Settings
 
 
 def _load(args: argparse.Namespace) -> Settings:
@@ -49,39 +50,32 @@ def with_embedded_default(settings: Settings) -> Settings:
     return settings
 
 
-def _check(settings: Settings) -> list[ConfigProblem]:
+def _check(settings: Settings, libraries: Libraries) -> list[ConfigProblem]:
     """Every configuration problem, including schemas the catalogue lacks."""
-    from gateway.adapters import AdapterRegistry
     from gateway.routing.bindings import binding_problem
-    from gateway.validation import MetadataSchemas, SchemaCatalogue, default_schema_root
 
-    root = default_schema_root()
-    catalogue = SchemaCatalogue.load(root, lazy=True)
-    versions = set(MetadataSchemas.load(root).versions)
-    registry = AdapterRegistry.discover()
     return check_settings(
         settings,
         KeyStore(settings.keys_path),
-        knows_schema=catalogue.knows,
-        metadata_versions=versions,
-        adapter_problems=lambda _dest, name, options: binding_problem(registry, name, options),
+        knows_schema=libraries.catalogue.knows,
+        metadata_versions=set(libraries.metadata.versions),
+        adapter_problems=lambda _dest, name, options: binding_problem(libraries.registry, name, options),
     )
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from gateway.app import create_app
-
     settings = _load(args)
     configure_logging(settings.log_format, settings.log_level)
     settings = with_embedded_default(settings)
-    problems = _check(settings)
+    libraries = Libraries.load()
+    problems = _check(settings, libraries)
     if problems:
         _print_problems(problems)
         return 2
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, libraries),
         host=settings.host,
         port=settings.port,
         log_config=None,
@@ -102,8 +96,6 @@ def cmd_stage(args: argparse.Namespace) -> int:
     """``xgw relay`` / ``xgw worker``: one stage role without HTTP, until SIGINT/SIGTERM."""
     import asyncio
     import signal
-
-    from gateway.app import open_gateway
 
     settings = _load(args)
     configure_logging(settings.log_format, settings.log_level)
@@ -136,7 +128,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_config_check(args: argparse.Namespace) -> int:
     settings = _load(args)
-    problems = _check(settings)
+    problems = _check(settings, Libraries.load())
     _print_problems(problems)
     if not problems:
         print(f"ok: {len(settings.tenants)} tenants, {len(settings.clients)} clients")

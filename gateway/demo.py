@@ -22,10 +22,10 @@ import uvicorn
 
 from gateway.app import create_app
 from gateway.config.embedded import SCHEMA, SERVICE, with_embedded_tenant
+from gateway.config.settings import Settings
 from gateway.crypto.b64 import b64url_decode
 from gateway.crypto.jwe import encrypt_compact
 from gateway.crypto.jws import public_key_from_jwk, verify_ps512
-from gateway.settings import Settings
 
 EVENTS = "https://schema.fitko.de/fit-connect/events/"
 FINAL = {"accept-submission", "reject-submission"}
@@ -106,10 +106,10 @@ async def _send(
     return dict(ref)
 
 
-async def _follow(client: httpx.AsyncClient, case_id: str, timeout: float) -> list[str]:
+async def _follow(client: httpx.AsyncClient, case_id: str, polls: int) -> list[str]:
     shown = 0
     tokens: list[str] = []
-    for _ in range(int(timeout / 0.1)):
+    for _ in range(polls):
         tokens = (await client.get(f"/v1/cases/{case_id}/events")).json()["eventLog"]
         for token in tokens[shown:]:
             claims = json.loads(b64url_decode(token.split(".")[1]))
@@ -144,7 +144,18 @@ async def _verify(client: httpx.AsyncClient, tokens: list[str]) -> None:
     _step(f"all {len(tokens)} Security Event Tokens verify (gateway JWKS and destination signing key)")
 
 
-async def run_demo(settings: Settings, timeout: float = 60.0) -> int:
+def _show_package(package: Path) -> int:
+    if not package.exists():
+        print("The submission was not delivered; see the event log above.")
+        return 1
+    print(f"Delivered package: {package}")
+    for path in sorted(package.rglob("*")):
+        if path.is_file():
+            print(f"    {path.relative_to(package)}  ({path.stat().st_size} bytes)")
+    return 0
+
+
+async def run_demo(settings: Settings, wait_seconds: float = 60.0) -> int:
     """Run the walk-through; 0 when the submission ends delivered, 1 otherwise."""
     port = _free_port()
     settings = settings.model_copy(update={"host": "127.0.0.1", "port": port, "base_url": None})
@@ -169,17 +180,9 @@ async def run_demo(settings: Settings, timeout: float = 60.0) -> int:
             print("Sending as a FIT-Connect sender:", flush=True)
             ref = await _send(client, demo.destination_id, demo.client.id, demo.client_secret)
             print("Following the event log:", flush=True)
-            tokens = await _follow(client, ref["caseId"], timeout)
+            tokens = await _follow(client, ref["caseId"], int(wait_seconds / 0.1))
             await _verify(client, tokens)
-        package: Path = settings.data_dir / "delivered" / ref["submissionId"]
-        if not package.exists():
-            print("The submission was not delivered; see the event log above.")
-            return 1
-        print(f"Delivered package: {package}")
-        for path in sorted(package.rglob("*")):
-            if path.is_file():
-                print(f"    {path.relative_to(package)}  ({path.stat().st_size} bytes)")
-        return 0
+        return await asyncio.to_thread(_show_package, settings.data_dir / "delivered" / ref["submissionId"])
     finally:
         server.should_exit = True
         await serving

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from gateway.app import create_app
 from gateway.crypto.keys import KeyStore
 from gateway.crypto.secrets import hash_secret
-from gateway.settings import Settings
+from gateway.config.settings import Settings
 
 PG_ADMIN_URL = os.environ.get("XGW_TEST_POSTGRES", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() == "true"

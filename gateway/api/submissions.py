@@ -16,9 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gateway.api.auth import CurrentClient
 from gateway.api.body import declared_length, read_json_object, require_media_type
-from gateway.api.state import gateway_of
+from gateway.api.deps import IntakeService, LimitsOf, Sessions
 from gateway.errors import InvalidRequestError, NotFoundError
-from gateway.intake.service import NewSubmission
+from gateway.stages.intake.service import NewSubmission
 from gateway.store.models import Destination, DestinationKey, Submission
 
 UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -116,29 +116,30 @@ def build_router(version: Version) -> APIRouter:
     router = APIRouter(prefix=f"/{version}", tags=[f"Submission API {version}"])
 
     @router.get("/destinations/{destination_id}", summary="Read a destination")
-    async def get_destination(request: Request, client: CurrentClient, destination_id: str) -> dict[str, Any]:
+    async def get_destination(
+        client: CurrentClient, sessions: Sessions, destination_id: str
+    ) -> dict[str, Any]:
         dest_id = path_id(destination_id, "destination-not-found")
-        async with gateway_of(request).sessions() as session:
+        async with sessions() as session:
             destination = await session.get(Destination, dest_id)
         if destination is None:
             raise NotFoundError("destination not found", slug="destination-not-found")
         return destination_view(destination, version)
 
     @router.get("/destinations/{destination_id}/keys/{kid}", summary="Read a public key (no token needed)")
-    async def get_key(request: Request, destination_id: str, kid: str) -> dict[str, Any]:
+    async def get_key(sessions: Sessions, destination_id: str, kid: str) -> dict[str, Any]:
         dest_id = path_id(destination_id, "destination-not-found")
-        async with gateway_of(request).sessions() as session:
+        async with sessions() as session:
             key = await session.get(DestinationKey, (dest_id, kid[:128]))
         if key is None:
             raise NotFoundError("key not found", slug="key-not-found")
         return key.public_jwk
 
     @router.post("/submissions", status_code=201, summary="Create a submission")
-    async def create_submission(request: Request, client: CurrentClient) -> dict[str, str]:
-        gateway = gateway_of(request)
-        body = parse_body(
-            CreateRequest, await read_json_object(request, gateway.settings.limits.max_json_body_bytes)
-        )
+    async def create_submission(
+        request: Request, client: CurrentClient, limits: LimitsOf, intake: IntakeService
+    ) -> dict[str, str]:
+        body = parse_body(CreateRequest, await read_json_object(request, limits.max_json_body_bytes))
         service = body.service_type if version == "v1" else body.public_service
         if service is None:
             field = "serviceType" if version == "v1" else "publicService"
@@ -146,7 +147,7 @@ def build_router(version: Version) -> APIRouter:
         ids = body.announced_attachments
         if not all(UUID.match(a) for a in ids):
             raise InvalidRequestError("announcedAttachments must be UUIDs", slug="request-body-invalid")
-        submission = await gateway.intake.create(
+        submission = await intake.create(
             client,
             NewSubmission(
                 destination_id=body.destination_id.lower(),
@@ -167,40 +168,37 @@ def build_router(version: Version) -> APIRouter:
         summary="Upload an encrypted attachment (application/jose, compact JWE)",
     )
     async def upload_attachment(
-        request: Request, client: CurrentClient, submission_id: str, attachment_id: str
+        request: Request, client: CurrentClient, intake: IntakeService, submission_id: str, attachment_id: str
     ) -> Response:
         sid = submission_path_id(submission_id)
         aid = path_id(attachment_id, "attachment-not-found")
         require_media_type(request, "application/jose")
-        await gateway_of(request).intake.upload_attachment(
-            client, sid, aid, request.stream(), declared_length(request)
-        )
+        await intake.upload_attachment(client, sid, aid, request.stream(), declared_length(request))
         return Response(status_code=204)
 
     @router.put("/submissions/{submission_id}", summary="Submit encrypted metadata and data")
-    async def submit(request: Request, client: CurrentClient, submission_id: str) -> dict[str, str]:
-        gateway = gateway_of(request)
+    async def submit(
+        request: Request, client: CurrentClient, limits: LimitsOf, intake: IntakeService, submission_id: str
+    ) -> dict[str, str]:
         sid = submission_path_id(submission_id)
-        body = parse_body(
-            SubmitRequest, await read_json_object(request, gateway.settings.limits.max_json_body_bytes)
-        )
+        body = parse_body(SubmitRequest, await read_json_object(request, limits.max_json_body_bytes))
         if version == "v2" and body.encrypted_data is None:
             raise InvalidRequestError("encryptedData is required", slug="request-body-invalid")
-        submission = await gateway.intake.submit(client, sid, body.encrypted_metadata, body.encrypted_data)
+        submission = await intake.submit(client, sid, body.encrypted_metadata, body.encrypted_data)
         return _reference(submission)
 
     @router.get("/cases/{case_id}/events", summary="Read the event log of a case")
-    async def case_events(request: Request, client: CurrentClient, case_id: str) -> dict[str, list[str]]:
+    async def case_events(client: CurrentClient, intake: IntakeService, case_id: str) -> dict[str, list[str]]:
         cid = path_id(case_id, "case-not-found")
-        return {"eventLog": await gateway_of(request).intake.event_log(client, case_id=cid)}
+        return {"eventLog": await intake.event_log(client, case_id=cid)}
 
     if version == "v2":
 
         @router.get("/submissions/{submission_id}/events", summary="Read the event log of a submission")
         async def submission_events(
-            request: Request, client: CurrentClient, submission_id: str
+            client: CurrentClient, intake: IntakeService, submission_id: str
         ) -> dict[str, list[str]]:
             sid = submission_path_id(submission_id)
-            return {"eventLog": await gateway_of(request).intake.event_log(client, submission_id=sid)}
+            return {"eventLog": await intake.event_log(client, submission_id=sid)}
 
     return router

@@ -15,20 +15,19 @@ The body is capped at ``Limits.max_json_body_bytes``.
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.api.auth import CurrentClient
 from gateway.api.body import read_json_object
-from gateway.api.state import gateway_of
+from gateway.api.deps import LimitsOf, ValidatorService
 from gateway.api.submissions import UUID, ServiceRef, parse_body
 from gateway.errors import InvalidRequestError
-from gateway.validator.dry_run import DryRun, dry_run
-from gateway.validator.stage import Validator
+from gateway.stages.validate.dry_run import DryRun, dry_run
 
-__all__ = ["router", "validator_of"]
+__all__ = ["router"]
 
 
 router = APIRouter(tags=["Validation"])
@@ -43,11 +42,6 @@ class ValidateRequest(BaseModel):
     encrypted_metadata: str = Field(alias="encryptedMetadata", min_length=1)
     encrypted_data: str | None = Field(None, alias="encryptedData", min_length=1)
     attachments: dict[str, str] = Field(default_factory=dict)
-
-
-def validator_of(request: Request) -> Validator:
-    """The validation stage of the composed gateway (``Gateway.validator``)."""
-    return cast(Validator, request.app.state.gateway.validator)
 
 
 def _parse(body: dict[str, Any]) -> DryRun:
@@ -71,10 +65,11 @@ def _parse(body: dict[str, Any]) -> DryRun:
     )
 
 
-async def _validate(request: Request, client: CurrentClient) -> dict[str, Any]:
-    limits = gateway_of(request).settings.limits
+async def _validate(
+    request: Request, client: CurrentClient, limits: LimitsOf, validator: ValidatorService
+) -> dict[str, Any]:
     body = _parse(await read_json_object(request, limits.max_json_body_bytes))
-    problems = await dry_run(validator_of(request), client, body)
+    problems = await dry_run(validator, client, body)
     return {"valid": not problems, "problems": [p.as_json() for p in problems]}
 
 

@@ -9,9 +9,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from gateway.config.settings import Settings
 from gateway.crypto.keys import KeyStore
 from gateway.crypto.secrets import is_valid_hash
-from gateway.settings import Settings
 
 
 @dataclass(frozen=True)

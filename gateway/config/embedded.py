@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gateway.config.model import ClientConfig, TenantConfig
+from gateway.config.settings import Settings
 from gateway.crypto.keys import KeyStore, write_private
 from gateway.crypto.secrets import hash_secret, new_client_secret
-from gateway.settings import Settings
 
 SERVICE = "urn:de:fim:leika:leistung:99066006001000"
 SCHEMA = "urn:xoev-de:bmk:standard:xbau_2.6"

@@ -11,9 +11,9 @@ from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.config.model import DestinationConfig
+from gateway.config.settings import Settings
 from gateway.crypto.keys import KeyStore
 from gateway.errors import ConfigError
-from gateway.settings import Settings
 from gateway.store.models import Client, Destination, DestinationKey, Tenant
 
 

@@ -18,6 +18,8 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gateway.crypto.jws import sign_ps512
+from gateway.crypto.keys import KeyStore
+from gateway.errors import ConfigError
 
 SET_SCHEMA = "https://schema.fitko.de/fit-connect/set-payload/1.2.2/set-payload.schema.json"
 EVENT_PREFIX = "https://schema.fitko.de/fit-connect/events/"
@@ -51,3 +53,26 @@ class SetSigner:
         claims = self.claims(name, submission_id, case_id, payload)
         header = {"kid": self.kid, "typ": "secevent+jwt"}
         return await asyncio.to_thread(sign_ps512, self.key, header, claims)
+
+
+def gateway_signer(keys: KeyStore, issuer: str) -> tuple[SetSigner, dict[str, Any]]:
+    """The gateway's own SET signing key (created on first start) and the JWKS that publishes it."""
+    pairs = [k for k in keys.keys("gateway") if k.purpose == "signing"] or [
+        keys.generate("gateway", "signing")
+    ]
+    current = pairs[-1]
+    return SetSigner(issuer, current.kid, current.private_key), {"keys": [p.public_jwk for p in pairs]}
+
+
+def destination_signer(keys: KeyStore, destination_id: str) -> SetSigner:
+    """Signs the destination's own SETs (reject, accept): newest PS512 key, ``iss`` = destination id.
+
+    Raises ``ConfigError`` when the destination has no signing key.
+    """
+    pairs = [pair for pair in keys.keys(destination_id) if pair.purpose == "signing"]
+    if not pairs:
+        raise ConfigError(
+            f"no signing key: run `xgw keys generate {destination_id}`", path=f"destination {destination_id}"
+        )
+    newest = pairs[-1]
+    return SetSigner(issuer=destination_id, kid=newest.kid, key=newest.private_key)

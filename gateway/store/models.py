@@ -70,6 +70,8 @@ class Submission(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     submitted_at: Mapped[dt.datetime | None]
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    claimed_until: Mapped[dt.datetime | None]  #: the deliver stage's lease while an adapter runs
+    claim_attempt: Mapped[int | None] = mapped_column(Integer)  #: the attempt holding the lease
 
 
 class Attachment(Base):
@@ -118,7 +120,8 @@ class Outbox(Base):
 
 
 class DeliveryAttempt(Base):
-    """One call of an adapter: ``delivered``, ``transient`` (retried) or ``permanent`` (parked)."""
+    """One call of an adapter: ``delivered``, ``transient`` (retried), ``permanent`` (parked) or
+    ``interrupted`` (the worker stopped or died before the call's outcome was recorded)."""
 
     __tablename__ = "delivery_attempts"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -130,3 +133,15 @@ class DeliveryAttempt(Base):
     reference: Mapped[str | None] = mapped_column(String(255))
     latency_ms: Mapped[int] = mapped_column(Integer)
     at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ParkedMessage(Base):
+    """A message parked: from which work queue, for which submission, and why."""
+
+    __tablename__ = "parked_messages"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    queue: Mapped[str] = mapped_column(String(128))
+    message_id: Mapped[str] = mapped_column(String(128))
+    submission_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    parked_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

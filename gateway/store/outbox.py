@@ -1,7 +1,8 @@
 """The outbox table as the relay's source: claim a batch, mark what the broker confirmed.
 
-Rows name a logical route (``process``, ``callbacks``, ``deliver.<destination>``); the topology
-turns it into the queue name of this deployment's namespace.
+Rows name a logical route (``validate``, ``callbacks``, ``deliver.<destination>``, written by
+``gateway.routing``); ``resolve`` (the broker topology's ``route``) turns it into the queue name
+of this deployment's namespace.
 
 A relay claims pending rows with a short lease (``claimed_until``), so several relays can run at
 once without publishing the same rows in parallel: on PostgreSQL the claim skips rows another
@@ -13,43 +14,55 @@ consumers' idempotency absorbs the duplicate publish.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from gateway.delivery.relay import OutboxRow
-from gateway.delivery.topology import Topology
-from gateway.store.models import Outbox, Submission, utcnow
+from gateway.store.models import Outbox, utcnow
 
 
-def stage_row(stage: Literal["validate", "deliver"], submission: Submission) -> Outbox:
-    """The outbox row that hands ``submission`` to the validation or the delivery stage."""
-    if stage == "validate":
-        return Outbox(
-            queue="process",
-            message_id=f"validate:{submission.id}",
-            envelope={"stage": "validate", "submissionId": submission.id},
-        )
-    return Outbox(
-        queue=f"deliver.{submission.destination_id}",
-        message_id=f"deliver:{submission.id}",
-        envelope={
-            "stage": "deliver",
-            "submissionId": submission.id,
-            "destinationId": submission.destination_id,
-        },
-    )
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """One pending outbox row: publish ``envelope`` to ``queue`` as ``message_id``."""
+
+    id: int
+    queue: str
+    message_id: str
+    envelope: Mapping[str, Any]
+
+
+class OutboxSource(Protocol):
+    """The outbox as the relay sees it (implemented here with ``SELECT … FOR UPDATE SKIP LOCKED``)."""
+
+    async def fetch_pending(self, limit: int) -> list[OutboxRow]:
+        """Up to ``limit`` rows not yet marked sent, oldest first."""
+        ...
+
+    async def mark_sent(self, ids: list[int]) -> None:
+        """Mark these rows sent (their publish was confirmed)."""
+        ...
+
+    async def release(self, ids: list[int]) -> None:
+        """Give these fetched rows back unsent (publish failed or deferred), so the next round
+        may take them at once."""
+        ...
 
 
 class DatabaseOutbox:
-    """``gateway.delivery.relay.OutboxSource`` on the gateway's database."""
+    """:class:`OutboxSource` on the gateway's database; ``resolve`` maps a route to its queue."""
 
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], topology: Topology, *, lease_seconds: float = 15.0
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        resolve: Callable[[str], str],
+        *,
+        lease_seconds: float = 15.0,
     ) -> None:
         self.sessions = sessions
-        self._topology = topology
+        self._resolve = resolve
         self._lease = dt.timedelta(seconds=lease_seconds)
 
     async def fetch_pending(self, limit: int) -> list[OutboxRow]:
@@ -71,7 +84,7 @@ class DatabaseOutbox:
                 .values(claimed_until=now + self._lease, attempts=Outbox.attempts + 1)
                 .returning(Outbox.id, Outbox.queue, Outbox.message_id, Outbox.envelope)
             )
-            rows = [OutboxRow(r.id, self._topology.route(r.queue), r.message_id, r.envelope) for r in claimed]
+            rows = [OutboxRow(r.id, self._resolve(r.queue), r.message_id, r.envelope) for r in claimed]
         return sorted(rows, key=lambda row: row.id)
 
     async def mark_sent(self, ids: list[int]) -> None:

@@ -15,7 +15,7 @@ from typing import Protocol
 import asyncpg  # type: ignore[import-untyped]
 import pytest
 
-from gateway.delivery import RetryPolicy, Topology
+from gateway.broker import RetryPolicy, Topology
 from tests.conftest import ACTIVE, IN_CI, PG_ADMIN_URL, SECRET
 from tests.faults.checker import rabbitmqctl
 from tests.faults.cluster import VENDOR_SECRET, CountingVendor, GatewayCluster, write_config
@@ -56,7 +56,7 @@ class FaultRig:
     @property
     def work_queues(self) -> list[str]:
         """The queues that must have consumers at the end: process and the destination's."""
-        return [self.topology.process_queue, self.topology.deliver_queue(ACTIVE)]
+        return [self.topology.validate_queue, self.topology.deliver_queue(ACTIVE)]
 
 
 class RigFactory(Protocol):

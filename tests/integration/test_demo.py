@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.delivery import Topology
+from gateway.broker import Topology
 from tests.integration.delivery.conftest import AMQP_URL, delete_topology, require_rabbitmq
 
 

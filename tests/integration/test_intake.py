@@ -332,14 +332,14 @@ async def test_bad_tokens_are_401_before_anything_is_read(
 
 
 async def test_expired_token_is_401(api: httpx.AsyncClient) -> None:
-    gateway = api.app.state.gateway  # type: ignore[attr-defined]
+    services = api.app.state.services  # type: ignore[attr-defined]
     claims = {
         "iss": "http://gateway.test",
         "aud": "xoev-gateway:submission-api",
         "sub": "portal",
         "exp": int(time.time()) - 1,
     }
-    expired = sign_hs256(gateway.tokens.secret, {"typ": "at+jwt"}, claims)
+    expired = sign_hs256(services.tokens.secret, {"typ": "at+jwt"}, claims)
     assert_problem(await create(api, bearer(expired), ACTIVE), 401, OWN + "invalid-token")
 
 

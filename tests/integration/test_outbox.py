@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from gateway.delivery.topology import Topology
+from gateway.broker.topology import Topology
 from gateway.errors import ConfigError
 from gateway.store.db import open_database
 from gateway.store.models import Outbox
@@ -19,9 +19,9 @@ from gateway.store.outbox import DatabaseOutbox
 async def _fill(url: str, n: int) -> tuple[DatabaseOutbox, object]:
     engine, sessions = await open_database(url)
     async with sessions.begin() as session:
-        session.add_all(Outbox(queue="process", message_id=f"m{i}", envelope={"i": i}) for i in range(n))
+        session.add_all(Outbox(queue="validate", message_id=f"m{i}", envelope={"i": i}) for i in range(n))
 
-    return DatabaseOutbox(sessions, Topology(namespace="t"), lease_seconds=0.5), engine
+    return DatabaseOutbox(sessions, Topology(namespace="t").route, lease_seconds=0.5), engine
 
 
 async def test_parallel_relays_never_claim_the_same_row(database_url: str) -> None:
@@ -30,7 +30,7 @@ async def test_parallel_relays_never_claim_the_same_row(database_url: str) -> No
         batches = await asyncio.gather(*(outbox.fetch_pending(10) for _ in range(8)))
         ids = [row.id for batch in batches for row in batch]
         assert len(ids) == len(set(ids)) == 60
-        assert {row.queue for batch in batches for row in batch} == {"t.process"}
+        assert {row.queue for batch in batches for row in batch} == {"t.validate"}
         assert await outbox.fetch_pending(10) == []  # all leased
         await outbox.mark_sent(ids[:50])
         await asyncio.sleep(0.6)  # leases run out: only the unconfirmed rows come back

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.validator import Validator
+from gateway.stages.validate import Validator
 from tests.conftest import ACTIVE, LEIKA, XBAU
 from tests.helpers import bearer, counts, encrypt, encryption_key, token
 from tests.integration.validator.support import attach_validator, metadata, rejection, send, slugs

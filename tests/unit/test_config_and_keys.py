@@ -15,7 +15,7 @@ from gateway.cli import main
 from gateway.crypto.b64 import b64url_encode
 from gateway.crypto.keys import KeyStore
 from gateway.crypto.secrets import hash_secret, verify_secret
-from gateway.settings import Settings
+from gateway.config.settings import Settings
 
 DEST = "0c438057-ec3e-4ce0-b154-1683b5d3c2e8"
 

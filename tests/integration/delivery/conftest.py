@@ -19,8 +19,8 @@ from urllib.parse import urlsplit, urlunsplit
 import aio_pika
 import pytest
 
-from gateway.delivery import Delivery, MemoryBroker, Outcome, RetryPolicy, Topology
-from gateway.delivery.amqp import AmqpBroker
+from gateway.broker import DONE, Delivery, MemoryBroker, Outcome, RetryPolicy, Topology
+from gateway.broker.amqp import AmqpBroker
 
 AMQP_URL = os.environ.get("XGW_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 DESTINATIONS = ("d1", "d2")
@@ -121,7 +121,7 @@ class Recorder:
     """A handler that records deliveries (with their arrival time) and returns ``decide(d)``."""
 
     def __init__(
-        self, decide: Callable[[Delivery], Outcome] | Outcome = Outcome.ACK, gate: asyncio.Event | None = None
+        self, decide: Callable[[Delivery], Outcome] | Outcome = DONE, gate: asyncio.Event | None = None
     ) -> None:
         self.decide = decide
         self.gate = gate  # when set, handlers wait for it before returning

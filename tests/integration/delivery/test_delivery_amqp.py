@@ -11,9 +11,9 @@ import tempfile
 import aio_pika
 import pytest
 
-from gateway.delivery import PublishError, Topology
-from gateway.delivery.broker import ATTEMPT_HEADER
-from gateway.delivery.topology import PARKED_DELIVERY_LIMIT
+from gateway.broker import Park, PublishError, Topology
+from gateway.broker.base import ATTEMPT_HEADER
+from gateway.broker.topology import PARKED_DELIVERY_LIMIT
 from gateway.errors import ConfigError
 
 pytestmark = pytest.mark.rabbitmq
@@ -55,16 +55,16 @@ async def test_every_queue_is_a_durable_quorum_queue_with_explicit_limits(amqp_b
         args = {key: value for key, _type, value in queue["arguments"]}
         assert queue["durable"] and queue["type"] == "quorum", name
         assert args["x-overflow"] == "reject-publish", name
-        if ".parked." in name:
+        if ".parked." in name or name == top.dead_queue:
             assert args["x-delivery-limit"] == PARKED_DELIVERY_LIMIT
         else:
             assert args["x-delivery-limit"] == top.delivery_limit, name
             assert args["x-dead-letter-strategy"] == "at-least-once", name
             assert args["x-dead-letter-exchange"] == "", name
-    assert ours[top.process_queue]["arguments"]
+    assert ours[top.validate_queue]["arguments"]
     assert {k: v for k, _t, v in ours[top.deliver_queue("d1")]["arguments"]}[
         "x-dead-letter-routing-key"
-    ] == top.parked_queue(top.deliver_queue("d1"))
+    ] == top.dead_queue
 
 
 async def test_declaring_an_existing_queue_with_other_arguments_is_a_config_error(amqp_broker, amqp_factory):
@@ -118,8 +118,47 @@ async def test_malformed_message_is_parked_without_calling_the_handler(amqp_brok
                 break
             await asyncio.sleep(0.1)
         assert message is not None and message.body == b"<xml/>"
-        assert message.headers["x-first-death-reason"] == "rejected"
+        assert str(message.headers["xgw-park-reason"]).startswith("malformed message")
+        assert message.headers["xgw-origin"] == queue
         await message.ack()
+
+
+async def test_parked_message_carries_its_reason_and_origin_in_headers(amqp_broker, amqp_url, recorder):
+    top = amqp_broker.topology
+    queue = top.deliver_queue("d2")
+    await amqp_broker.consume(queue, recorder(Park("the vendor said E-42")))
+    await amqp_broker.publish(queue, {"id": "p"}, message_id="p")
+    async with await aio_pika.connect(amqp_url) as connection:
+        channel = await connection.channel()
+        parked = await channel.get_queue(top.parked_queue(queue))
+        for _ in range(50):
+            if (message := await parked.get(fail=False)) is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert message is not None and message.message_id == "p"
+        assert message.headers["xgw-park-reason"] == "the vendor said E-42"
+        assert (message.headers["xgw-origin"], message.headers["xgw-attempt"]) == (queue, 1)
+        await message.ack()
+
+
+async def test_a_lost_connection_does_not_cancel_a_running_handler(topology, amqp_factory, tcp_proxy, recorder):
+    """The handler's work finishes (its database commit happens); only the settlement is lost,
+    and the broker redelivers the message to be found done."""
+    broker = amqp_factory(tcp_proxy.url)
+    await broker.declare(DESTINATIONS)
+    queue = topology.deliver_queue("d1")
+    gate = asyncio.Event()
+    handler = recorder(gate=gate)
+    await broker.consume(queue, handler)
+    await broker.publish(queue, {"id": 1}, message_id="long-call")
+    await handler.wait_for(1)
+    await tcp_proxy.cut()
+    await asyncio.sleep(0.3)
+    gate.set()
+    await handler.wait_for(2, within=15, finished=True)
+    assert handler.ids == ["long-call", "long-call"]
+    assert handler.finished == 2  # the first call ran to its end, not cancelled
+    assert handler.deliveries[1].redelivered
 
 
 async def test_publish_times_out_when_the_broker_stops_answering(topology, amqp_factory, tcp_proxy):

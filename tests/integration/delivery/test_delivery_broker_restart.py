@@ -15,7 +15,7 @@ import time
 import aio_pika
 import pytest
 
-from gateway.delivery import PublishError
+from gateway.broker import PublishError
 
 pytestmark = pytest.mark.rabbitmq
 

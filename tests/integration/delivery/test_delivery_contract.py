@@ -7,12 +7,16 @@ import time
 
 import pytest
 
-from gateway.delivery import (
+from gateway.broker import (
+    DONE,
     MAX_ENVELOPE_BYTES,
+    Delivery,
     EnvelopeError,
     Outcome,
     OutgoingMessage,
+    Park,
     PublishError,
+    Retry,
 )
 from gateway.errors import ConfigError, PermanentError, TransientError
 
@@ -39,7 +43,7 @@ async def test_published_message_is_delivered_with_id_envelope_and_first_attempt
 
 
 async def test_acked_message_is_not_delivered_again(broker, recorder):
-    queue = broker.topology.process_queue
+    queue = broker.topology.validate_queue
     first = recorder()
     consumer = await broker.consume(queue, first)
     await broker.publish(queue, {"id": 1}, message_id="m-1")
@@ -59,7 +63,7 @@ async def test_publish_to_missing_queue_raises_unroutable_publish_error(broker):
 
 
 async def test_envelope_at_the_size_cap_is_accepted_and_one_byte_more_is_refused(broker, recorder):
-    queue = broker.topology.process_queue
+    queue = broker.topology.validate_queue
     overhead = len('{"pad":""}')
     handler = recorder()
     await broker.consume(queue, handler)
@@ -89,7 +93,7 @@ async def test_publish_many_returns_only_the_confirmed_ids(broker, recorder):
 
 
 async def test_publish_many_refuses_duplicate_message_ids_in_one_batch(broker):
-    queue = broker.topology.process_queue
+    queue = broker.topology.validate_queue
     with pytest.raises(ValueError, match="unique"):
         await broker.publish_many([OutgoingMessage(queue, "same", {}), OutgoingMessage(queue, "same", {})])
 
@@ -97,7 +101,7 @@ async def test_publish_many_refuses_duplicate_message_ids_in_one_batch(broker):
 async def test_transient_failure_is_retried_with_growing_delays_then_parked(broker, recorder):
     top = broker.topology
     queue = top.deliver_queue("d1")
-    handler, parked = recorder(Outcome.RETRY), recorder()
+    handler, parked = recorder(Retry()), recorder()
     await broker.consume(queue, handler)
     await broker.consume(top.parked_queue(queue), parked)
     await broker.publish(queue, {"id": "s"}, message_id="s")
@@ -111,8 +115,8 @@ async def test_transient_failure_is_retried_with_growing_delays_then_parked(brok
 
 async def test_retry_that_succeeds_later_is_delivered_once_more_and_not_parked(broker, recorder):
     top = broker.topology
-    queue = top.process_queue
-    handler = recorder(lambda d: Outcome.RETRY if d.attempt == 1 else Outcome.ACK)
+    queue = top.validate_queue
+    handler = recorder(lambda d: Retry() if d.attempt == 1 else DONE)
     parked = recorder()
     await broker.consume(queue, handler)
     await broker.consume(top.parked_queue(queue), parked)
@@ -126,7 +130,7 @@ async def test_retry_that_succeeds_later_is_delivered_once_more_and_not_parked(b
 async def test_permanent_failure_is_parked_at_once_without_burning_retries(broker, recorder):
     top = broker.topology
     queue = top.deliver_queue("d2")
-    handler, parked = recorder(Outcome.DEAD_LETTER), recorder()
+    handler, parked = recorder(Park("refused")), recorder()
     await broker.consume(queue, handler)
     await broker.consume(top.parked_queue(queue), parked)
     await broker.publish(queue, {"id": "p"}, message_id="p")
@@ -137,12 +141,12 @@ async def test_permanent_failure_is_parked_at_once_without_burning_retries(broke
 
 
 async def test_unexpected_handler_exception_counts_as_retry(broker, recorder):
-    queue = broker.topology.process_queue
+    queue = broker.topology.validate_queue
 
     def explode_once(delivery):
         if delivery.attempt == 1:
             raise RuntimeError("adapter crashed")
-        return Outcome.ACK
+        return DONE
 
     handler = recorder(explode_once)
     await broker.consume(queue, handler)
@@ -187,7 +191,7 @@ async def test_stop_lets_in_flight_handlers_finish_and_leaves_the_rest_queued(br
 
 
 async def test_handler_still_running_after_the_grace_period_is_redelivered(broker, recorder):
-    queue = broker.topology.process_queue
+    queue = broker.topology.validate_queue
     stuck = recorder(gate=asyncio.Event())  # never opened
     consumer = await broker.consume(queue, stuck)
     await broker.publish(queue, {"id": "slow"}, message_id="slow")
@@ -201,26 +205,82 @@ async def test_handler_still_running_after_the_grace_period_is_redelivered(broke
     assert (second.ids, second.deliveries[0].redelivered, second.deliveries[0].attempt) == (["slow"], True, 1)
 
 
-async def test_message_that_keeps_killing_its_consumer_is_parked_after_the_delivery_limit(broker, recorder):
-    top = broker.topology  # delivery_limit = 2: three deliveries, then parked
-    queue = top.deliver_queue("d1")
-    parked = recorder()
-    await broker.consume(top.parked_queue(queue), parked)
-    await broker.publish(queue, {"id": "poison"}, message_id="poison")
+class ParkBook:
+    """A stage's ``parked`` side: records each reason, answers ``answer``."""
+
+    def __init__(self, answer: Outcome | None = None) -> None:
+        self.answer = answer
+        self.reasons: list[str] = []
+
+    async def handle(self, delivery: Delivery) -> Outcome:
+        return DONE
+
+    async def parked(self, delivery: Delivery, reason: str) -> Outcome:
+        self.reasons.append(reason)
+        return self.answer or Park(reason)
+
+
+async def kill_consumers_until_dead_lettered(broker, recorder, queue: str, book: ParkBook) -> int:
+    """Consumers that never settle, stopped one after another; returns the deliveries seen."""
     deliveries = 0
-    while not parked.deliveries and deliveries < 6:
+    while not book.reasons and deliveries < 6:
         stuck = recorder(gate=asyncio.Event())
         consumer = await broker.consume(queue, stuck)
         try:
             await asyncio.wait_for(stuck.wait_for(1), 1.0)
             deliveries += 1
-        except BaseException:  # nothing came: parked meanwhile
+        except BaseException:  # nothing came: dead-lettered meanwhile
             pass
         await consumer.stop(grace=0.05)
         await asyncio.sleep(0.1)
+    return deliveries
+
+
+async def test_message_that_keeps_killing_its_consumer_is_recorded_then_parked(broker, recorder):
+    top = broker.topology  # delivery_limit = 2: three deliveries, then dead-lettered
+    queue = top.deliver_queue("d1")
+    book, parked = ParkBook(), recorder()
+    await broker.consume(top.parked_queue(queue), parked)
+    await broker.consume_dead_letters({queue: book})
+    await broker.publish(queue, {"id": "poison"}, message_id="poison")
+    deliveries = await kill_consumers_until_dead_lettered(broker, recorder, queue, book)
     await parked.wait_for(1)
     assert deliveries == top.delivery_limit + 1
-    assert parked.ids == ["poison"]
+    assert parked.ids == ["poison"] and parked.deliveries[0].envelope == {"id": "poison"}
+    assert len(book.reasons) == 1 and book.reasons[0].startswith("delivery limit")
+
+
+async def test_dead_letter_whose_work_finished_meanwhile_is_dropped_not_parked(broker, recorder):
+    top = broker.topology
+    queue = top.deliver_queue("d2")
+    book, parked = ParkBook(answer=DONE), recorder()
+    await broker.consume(top.parked_queue(queue), parked)
+    await broker.consume_dead_letters({queue: book})
+    await broker.publish(queue, {"id": "late"}, message_id="late")
+    await kill_consumers_until_dead_lettered(broker, recorder, queue, book)
+    assert book.reasons and await nothing_arrives(parked, 0.5)
+
+
+async def test_park_the_stage_cannot_record_is_not_parked(broker, recorder):
+    top = broker.topology  # the record fails: redelivered until the limit, then dead-lettered
+    queue = top.deliver_queue("d1")
+
+    class Broken(ParkBook):
+        async def handle(self, delivery: Delivery) -> Outcome:
+            return Park("refused")
+
+        async def parked(self, delivery: Delivery, reason: str) -> Outcome:
+            self.reasons.append(reason)
+            raise OSError("database down")
+
+    broken, later, parked = Broken(), ParkBook(), recorder()
+    await broker.consume(top.parked_queue(queue), parked)
+    await broker.consume(queue, broken)
+    await broker.consume_dead_letters({queue: later})
+    await broker.publish(queue, {"id": "p"}, message_id="p")
+    await parked.wait_for(1, within=10)
+    assert broken.reasons == ["refused"] * (top.delivery_limit + 1)
+    assert len(later.reasons) == 1 and later.reasons[0].startswith("delivery limit")
 
 
 async def test_consuming_a_missing_queue_raises_config_error(broker, recorder):

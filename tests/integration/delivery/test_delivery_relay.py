@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from gateway.delivery import OutboxRow, Relay
+from gateway.stages.relay import Relay
+from gateway.store.outbox import OutboxRow
 
 
 class FakeOutbox:
@@ -92,7 +93,7 @@ async def test_row_for_a_missing_queue_stays_pending_while_the_others_are_sent(b
 
 
 async def test_rows_with_a_repeated_message_id_go_out_in_a_later_round(broker, recorder):
-    queue = broker.topology.process_queue
+    queue = broker.topology.validate_queue
     twin = [OutboxRow(1, queue, "sub-1", {"n": 1}), OutboxRow(2, queue, "sub-1", {"n": 2})]
     outbox = FakeOutbox(twin)
     relay = Relay(outbox, broker)
@@ -120,7 +121,7 @@ async def test_running_relay_wakes_on_notify_instead_of_waiting_for_the_poll(bro
 
 
 async def test_store_failure_backs_off_and_the_rows_go_out_later(broker):
-    outbox = FakeOutbox(rows(broker.topology.process_queue, 5))
+    outbox = FakeOutbox(rows(broker.topology.validate_queue, 5))
     outbox.fail_fetches = 2
     relay = Relay(outbox, broker, poll_interval=60, backoff=(0.05, 0.1))
     relay.start()
@@ -132,7 +133,7 @@ async def test_store_failure_backs_off_and_the_rows_go_out_later(broker):
 
 
 async def test_stop_lets_the_current_batch_finish_and_mark_its_rows(broker):
-    outbox = FakeOutbox(rows(broker.topology.process_queue, 5))
+    outbox = FakeOutbox(rows(broker.topology.validate_queue, 5))
     outbox.fetch_gate = asyncio.Event()
     relay = Relay(outbox, broker, poll_interval=60)
     relay.start()

@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from gateway.app import create_app
-from gateway.delivery import Topology
-from gateway.settings import Settings
+from gateway.broker import Topology
+from gateway.config.settings import Settings
 from tests.conftest import ACTIVE, LEIKA, SECRET, XBAU
 from tests.integration.delivery.conftest import AMQP_URL, delete_topology, require_rabbitmq
 from tests.unit.adapters.vendor_server import VendorServer

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from gateway.events.callbacks import verify_callback
+from gateway.stages.callbacks.sender import verify_callback
 from tests.conftest import LEIKA
 from tests.helpers import bearer, token
 from tests.integration.pipeline.conftest import PipelineGateway

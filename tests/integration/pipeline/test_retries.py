@@ -8,8 +8,8 @@ import asyncio
 import httpx
 from sqlalchemy import select
 
-from gateway.store.models import DeliveryAttempt, Submission
-from tests.conftest import LEIKA
+from gateway.store.models import DeliveryAttempt, ParkedMessage, Submission
+from tests.conftest import ACTIVE, LEIKA
 from tests.helpers import bearer, token
 from tests.integration.pipeline.conftest import HTTP_LEIKA, PipelineGateway
 from tests.integration.pipeline.test_pipeline import final_log, send
@@ -30,6 +30,12 @@ async def _settled(api: httpx.AsyncClient, submission_id: str, status: str) -> l
                 return list(attempts)
         await asyncio.sleep(0.1)
     raise AssertionError(f"{submission_id} never became {status} (is {row.status if row else None})")
+
+
+async def _parkings(api: httpx.AsyncClient, submission_id: str) -> list[ParkedMessage]:
+    async with api.app.state.gateway.sessions() as session:  # type: ignore[attr-defined]
+        rows = await session.scalars(select(ParkedMessage).where(ParkedMessage.submission_id == submission_id))
+        return list(rows)
 
 
 async def test_transient_failures_retry_with_growing_delays_then_succeed(pipeline: PipelineGateway) -> None:
@@ -54,6 +60,9 @@ async def test_permanent_failure_parks_without_burning_retries(pipeline: Pipelin
     ref, _ = await send(api, auth, LEIKA)
     attempts = await _settled(api, ref["submissionId"], "parked")
     assert [(a.attempt, a.outcome) for a in attempts] == [(1, "permanent")]
+    assert [p.reason for p in await _parkings(api, ref["submissionId"])] == [
+        "the adapter refused it: rejected by demo-reject"
+    ]
     await asyncio.sleep(0.5)  # nothing comes back from the parking queue
     assert len(await _settled(api, ref["submissionId"], "parked")) == 1
 
@@ -65,9 +74,8 @@ async def test_a_crashing_adapter_is_retried_up_to_the_budget_then_parked(pipeli
     auth = bearer(await token(api))
     ref, _ = await send(api, auth, LEIKA)
     attempts = await _settled(api, ref["submissionId"], "parked")
-    assert [(a.attempt, a.outcome) for a in attempts] == [
-        (1, "transient"),
-        (2, "transient"),
-        (3, "permanent"),
-    ]
+    assert [(a.attempt, a.outcome) for a in attempts] == [(1, "transient"), (2, "transient"), (3, "transient")]
     assert all(a.error and a.error.startswith("RuntimeError") for a in attempts)
+    (parking,) = await _parkings(api, ref["submissionId"])
+    assert parking.reason.startswith("retries exhausted after 3 attempts: RuntimeError: demo-crash crashed")
+    assert parking.queue.endswith(".deliver." + ACTIVE) and parking.message_id == f"deliver:{ref['submissionId']}"

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from gateway.app import create_app
-from gateway.settings import Settings
-from gateway.validator import Validator
+from gateway.config.settings import Settings
+from gateway.stages.validate import Validator
 from tests.conftest import ACTIVE, LEIKA, OTHER, SECRET, XBAU, make_settings
 from tests.helpers import bearer, token
 from tests.integration.validator.support import attach_validator, public_key

@@ -21,7 +21,7 @@ from gateway.crypto.b64 import b64url_decode, b64url_encode
 from gateway.crypto.jws import public_key_from_jwk
 from gateway.store.models import Outbox, Submission
 from gateway.validation import MetadataSchemas, SchemaCatalogue, default_schema_root
-from gateway.validator import Validator
+from gateway.stages.validate import Validator
 from tests.conftest import ACTIVE, LEIKA
 from tests.helpers import encrypt, verify_event_log
 from tests.helpers import metadata_for as metadata

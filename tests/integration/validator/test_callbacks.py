@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.events.callbacks import NEW_EVENTS, CallbackSender, sign_callback, verify_callback
-from gateway.validator import Validator
+from gateway.stages.callbacks.sender import NEW_EVENTS, CallbackSender, sign_callback, verify_callback
+from gateway.stages.validate import Validator
 from tests.conftest import ACTIVE, XBAU
 from tests.helpers import counts
 from tests.integration.validator.support import send, status

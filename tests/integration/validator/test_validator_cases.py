@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from gateway.store.models import Submission
-from gateway.validator import Validator
+from gateway.stages.validate import Validator
 from tests.conftest import ACTIVE, LEIKA, XBAU
 from tests.helpers import counts, encrypt, new_id
 from tests.integration.validator.conftest import FIM_JSON, LEIKA_2, UNKNOWN_XML, XDOMEA

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.validator import Validator
+from gateway.stages.validate import Validator
 from tests.conftest import ACTIVE
 from tests.helpers import new_id
 from tests.integration.validator.conftest import URI_BY_SET

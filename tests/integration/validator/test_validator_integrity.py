@@ -14,7 +14,7 @@ from gateway.config.sync import sync_config
 from gateway.crypto.b64 import b64url_decode, b64url_encode
 from gateway.crypto.jwe import DecryptionError
 from gateway.store.models import Attachment, Event
-from gateway.validator import Validator
+from gateway.stages.validate import Validator
 from tests.conftest import ACTIVE, OTHER, XBAU
 from tests.helpers import encrypt, new_id
 from tests.integration.validator.support import (
@@ -35,7 +35,7 @@ async def test_a_retired_encryption_key_still_decrypts(
 ) -> None:
     gateway = vapi.app.state.gateway  # type: ignore[attr-defined]
     gateway.keys.generate(ACTIVE, "encryption")
-    await sync_config(gateway.sessions, gateway.settings, gateway.keys)
+    await sync_config(gateway.sessions, gateway.config.settings, gateway.keys)
     current = await public_key(vapi, auth)
     assert current["kid"] != key["kid"]  # rotated: the old key is retired, not deleted
     aid = new_id()

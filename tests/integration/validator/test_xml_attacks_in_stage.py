@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.validator import Validator
+from gateway.stages.validate import Validator
 from tests.conftest import XBAU
 from tests.integration.validator.support import XBAU_SAMPLE, rejected_with, send, status
 from tests.security.test_xml_attacks import Listener

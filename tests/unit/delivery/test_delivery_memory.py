@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from gateway.delivery import Delivery, MemoryBroker, Outcome, PublishError, RetryPolicy, Topology
+from gateway.broker import Delivery, MemoryBroker, Outcome, PublishError, Retry, RetryPolicy, Topology
 
 
 async def test_close_drops_pending_retries_and_refuses_further_publishes():
@@ -18,17 +18,17 @@ async def test_close_drops_pending_retries_and_refuses_further_publishes():
     async def retry(delivery: Delivery) -> Outcome:
         seen.append(delivery.attempt)
         handled.set()
-        return Outcome.RETRY
+        return Retry("again")
 
-    await broker.consume(broker.topology.process_queue, retry)
-    await broker.publish(broker.topology.process_queue, {}, message_id="m")
+    await broker.consume(broker.topology.validate_queue, retry)
+    await broker.publish(broker.topology.validate_queue, {}, message_id="m")
     await asyncio.wait_for(handled.wait(), 2)
     await asyncio.sleep(0)  # let the consumer settle it (schedules the retry timer)
     await broker.close()
     await asyncio.sleep(0.1)
     assert seen == [1]  # the scheduled retry died with the broker: not durable, by design
     with pytest.raises(PublishError) as caught:
-        await broker.publish(broker.topology.process_queue, {}, message_id="late")
+        await broker.publish(broker.topology.validate_queue, {}, message_id="late")
     assert caught.value.reason == "connection"
 
 

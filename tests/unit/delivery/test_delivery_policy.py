@@ -10,26 +10,34 @@ from aiormq.abc import DeliveredMessage
 from pamqp.commands import Basic
 from pamqp.header import ContentHeader
 
-import gateway.delivery
-from gateway.delivery import (
+import gateway.broker
+from gateway.broker import (
+    DONE,
     MAX_ENVELOPE_BYTES,
     BrokerUnavailableError,
+    DeadLetter,
     Delivery,
     EnvelopeError,
     MemoryBroker,
     Outcome,
+    Park,
     PublishError,
+    Retry,
     RetryPolicy,
+    Settlement,
+    Wait,
     create_broker,
+    settle,
 )
-from gateway.delivery.amqp import AmqpBroker, translate_publish_error, with_heartbeat
-from gateway.delivery.broker import decode_envelope, encode_envelope
-from gateway.delivery.worker import (
+from gateway.broker.amqp import AmqpBroker, translate_publish_error, with_heartbeat
+from gateway.broker.base import as_handler, decode_envelope, encode_envelope
+from gateway.broker.consuming import (
+    DeadLetters,
     InFlight,
     attempt_from_headers,
+    decide,
     keep_subscribed,
     run_handler,
-    settle,
 )
 from gateway.errors import PermanentError, TransientError
 
@@ -73,18 +81,78 @@ def test_body_that_is_not_an_envelope_is_refused(body):
 # -- settlement policy ---------------------------------------------------------------------
 
 
-def test_ack_is_acked_and_permanent_failure_is_parked_at_once():
-    assert settle(Outcome.ACK, 1, POLICY).outcome is Outcome.ACK
-    parked = settle(Outcome.DEAD_LETTER, 1, POLICY)
-    assert (parked.outcome, parked.reason) == (Outcome.DEAD_LETTER, "permanent")
+def test_done_is_acked_and_park_is_parked_at_once_with_its_reason():
+    assert settle(DONE, 1, POLICY) == Settlement("ack", "ok")
+    assert settle(Park("vendor said no"), 1, POLICY) == Settlement("park", "vendor said no")
 
 
-def test_transient_failure_is_retried_at_the_level_of_its_attempt_until_the_budget_is_spent():
-    first, second = settle(Outcome.RETRY, 1, POLICY), settle(Outcome.RETRY, 2, POLICY)
-    assert (first.outcome, first.retry_level, first.next_attempt) == (Outcome.RETRY, 0, 2)
-    assert (second.outcome, second.retry_level, second.next_attempt) == (Outcome.RETRY, 1, 3)
-    last = settle(Outcome.RETRY, 3, POLICY)
-    assert (last.outcome, last.reason) == (Outcome.DEAD_LETTER, "retries_exhausted")
+def test_retry_spends_an_attempt_at_the_level_of_its_attempt_until_the_budget_is_spent():
+    first, second = settle(Retry("down"), 1, POLICY), settle(Retry("down"), 2, POLICY)
+    assert (first.action, first.level, first.attempt) == ("delay", 0, 2)
+    assert (second.action, second.level, second.attempt) == ("delay", 1, 3)
+    last = settle(Retry("still down"), 3, POLICY)
+    assert last.action == "park" and last.reason == "retries exhausted after 3 attempts: still down"
+
+
+def test_retry_after_picks_the_shortest_level_at_least_that_long_never_sooner_than_the_backoff():
+    policy = RetryPolicy(max_attempts=5, delays_ms=(1_000, 4_000, 16_000))
+    assert settle(Retry("429", after_seconds=3), 1, policy).level == 1
+    assert settle(Retry("429", after_seconds=4), 1, policy).level == 1
+    assert settle(Retry("429", after_seconds=0.1), 2, policy).level == 1  # the backoff of attempt 2
+    assert settle(Retry("429", after_seconds=3600), 1, policy).level == 2  # capped
+
+
+def test_wait_delays_without_spending_an_attempt_even_on_the_last_one():
+    waited = settle(Wait(5.0, "claimed"), 3, POLICY)
+    assert (waited.action, waited.attempt, waited.level) == ("delay", 3, 1)
+
+
+class Recorder:
+    """A handler whose ``handle`` and ``parked`` answers are scripted; it remembers park reasons."""
+
+    def __init__(self, outcome: Outcome | Exception, on_park: Outcome | Exception) -> None:
+        self.outcome, self.on_park = outcome, on_park
+        self.parks: list[str] = []
+
+    async def handle(self, _: Delivery) -> Outcome:
+        if isinstance(self.outcome, Exception):
+            raise self.outcome
+        return self.outcome
+
+    async def parked(self, _: Delivery, reason: str) -> Outcome:
+        self.parks.append(reason)
+        if isinstance(self.on_park, Exception):
+            raise self.on_park
+        return self.on_park
+
+
+async def test_every_park_is_recorded_by_the_handler_first():
+    own = Recorder(Park("refused"), Park("refused"))
+    assert await decide(own, delivery(), POLICY) == Settlement("park", "refused")
+    exhausted = Recorder(RuntimeError("boom"), Park("x"))
+    settled = await decide(exhausted, delivery(3), POLICY)
+    assert settled.action == "park" and exhausted.parks == [settled.reason]
+    assert "retries exhausted after 3 attempts: RuntimeError: boom" in settled.reason
+
+
+async def test_a_park_the_handler_cannot_record_is_never_parked():
+    finished = Recorder(Retry(), DONE)
+    assert (await decide(finished, delivery(3), POLICY)).action == "ack"
+    busy = Recorder(Retry(), Wait(15.0))
+    assert await decide(busy, delivery(3), POLICY) == Settlement("delay", "busy", 1, 3)
+    broken = Recorder(Park("refused"), OSError("database down"))
+    assert (await decide(broken, delivery(), POLICY)).action == "requeue"
+
+
+async def test_dead_letters_are_recorded_by_the_handler_of_their_origin_queue():
+    origin = Recorder(DONE, Park("recorded"))
+    dead = DeadLetters({"xgw.deliver.d": origin})
+    letter = Delivery("xgw.dead", "m", {}, 1, False, DeadLetter("xgw.deliver.d", "delivery_limit"))
+    assert await dead.handle(letter) == Park("recorded")
+    assert origin.parks and origin.parks[0].startswith("delivery limit")
+    assert letter.origin == "xgw.deliver.d"
+    stranger = Delivery("xgw.dead", "m", {}, 1, False, DeadLetter("xgw.deliver.gone", "delivery_limit"))
+    assert isinstance(await dead.handle(stranger), Park)  # parked all the same, unrecorded here
 
 
 @pytest.mark.parametrize(
@@ -114,11 +182,11 @@ async def test_handler_exception_or_missing_outcome_counts_as_retry():
         return None
 
     async def parks(_: Delivery) -> Outcome:
-        return Outcome.DEAD_LETTER
+        return Park("no")
 
-    assert await run_handler(crash, delivery()) is Outcome.RETRY
-    assert await run_handler(forgets, delivery()) is Outcome.RETRY
-    assert await run_handler(parks, delivery()) is Outcome.DEAD_LETTER
+    assert await run_handler(as_handler(crash), delivery()) == Retry("RuntimeError: boom")
+    assert isinstance(await run_handler(as_handler(forgets), delivery()), Retry)
+    assert await run_handler(as_handler(parks), delivery()) == Park("no")
 
 
 async def test_in_flight_drain_waits_for_quick_tasks_and_cancels_slow_ones():
@@ -183,9 +251,9 @@ def returned_message() -> DeliveredMessage:
     ],
 )
 def test_publish_failures_become_transient_publish_errors(exc, reason):
-    error = translate_publish_error(exc, queue="xgw.process", message_id="m-1")
+    error = translate_publish_error(exc, queue="xgw.validate", message_id="m-1")
     assert isinstance(error, PublishError) and isinstance(error, TransientError)
-    assert (error.reason, error.queue, error.message_id) == (reason, "xgw.process", "m-1")
+    assert (error.reason, error.queue, error.message_id) == (reason, "xgw.validate", "m-1")
 
 
 @pytest.mark.parametrize(
@@ -208,26 +276,30 @@ async def test_create_broker_chooses_in_process_without_url_and_rabbitmq_with_on
 
 
 def test_public_surface_is_pinned():
-    assert sorted(gateway.delivery.__all__) == sorted(
+    assert sorted(gateway.broker.__all__) == sorted(
         [
+            "DONE",
             "MAX_ENVELOPE_BYTES",
-            "BatchResult",
             "Broker",
             "BrokerUnavailableError",
             "Consumer",
+            "DeadLetter",
             "Delivery",
+            "Done",
             "Envelope",
             "EnvelopeError",
             "Handler",
             "MemoryBroker",
-            "OutboxRow",
-            "OutboxSource",
             "Outcome",
             "OutgoingMessage",
+            "Park",
             "PublishError",
-            "Relay",
+            "Retry",
             "RetryPolicy",
+            "Settlement",
             "Topology",
+            "Wait",
             "create_broker",
+            "settle",
         ]
     )

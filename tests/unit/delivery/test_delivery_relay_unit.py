@@ -7,7 +7,9 @@ from collections.abc import Sequence
 
 import pytest
 
-from gateway.delivery import OutboxRow, OutgoingMessage, Relay, Topology
+from gateway.broker import OutgoingMessage, Topology
+from gateway.stages.relay import Relay
+from gateway.store.outbox import OutboxRow
 
 
 class ScriptedBroker:
@@ -30,7 +32,7 @@ class ScriptedBroker:
 
 class Outbox:
     def __init__(self, count: int) -> None:
-        self.pending = {i: OutboxRow(i, "xgw.process", f"m{i}", {"i": i}) for i in range(count)}
+        self.pending = {i: OutboxRow(i, "xgw.validate", f"m{i}", {"i": i}) for i in range(count)}
         self.fetches = 0
 
     async def fetch_pending(self, limit: int) -> list[OutboxRow]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.delivery.topology import (
+from gateway.broker.topology import (
     PARKED_DELIVERY_LIMIT,
     RetryPolicy,
     Topology,
@@ -20,12 +20,14 @@ DEFINITIONS = Path(__file__).resolve().parents[3] / "deploy" / "rabbitmq" / "def
 
 def test_names_are_prefixed_by_the_namespace():
     top = Topology(namespace="t1")
-    assert top.process_queue == "t1.process"
+    assert top.validate_queue == "t1.validate"
+    assert top.dead_queue == "t1.dead"
     assert top.deliver_queue("dest-1") == "t1.deliver.dest-1"
-    assert top.parked_queue("t1.process") == "t1.parked.process"
+    assert top.parked_queue("t1.validate") == "t1.parked.validate"
     assert top.parked_queue("t1.deliver.dest-1") == "t1.parked.deliver.dest-1"
     assert top.retry_queue(0) == "t1.retry.0"
-    assert Topology().process_queue == "xgw.process"
+    assert Topology().validate_queue == "xgw.validate"
+    assert Topology().route("validate") == "xgw.validate"
 
 
 @pytest.mark.parametrize("namespace", ["", "A", "a.b", "a b", "-a", "x" * 64])
@@ -46,7 +48,7 @@ def test_uuid_destination_ids_are_accepted():
 
 def test_foreign_queue_has_no_parked_queue_and_unknown_level_no_retry_queue():
     with pytest.raises(ValueError):
-        Topology(namespace="a").parked_queue("b.process")
+        Topology(namespace="a").parked_queue("b.validate")
     with pytest.raises(ValueError):
         Topology().retry_queue(len(RetryPolicy().delays_ms))
 
@@ -59,18 +61,18 @@ def test_every_queue_is_quorum_with_explicit_delivery_limit_and_reject_publish()
         assert isinstance(spec.arguments["x-delivery-limit"], int), spec
 
 
-def test_work_queues_dead_letter_at_least_once_to_their_parked_queue():
+def test_work_queues_dead_letter_at_least_once_to_the_dead_letter_queue():
     top = Topology(delivery_limit=4)
     specs = {s.name: s.arguments for s in top.queues(["a"])}
-    for work in (top.process_queue, top.deliver_queue("a")):
+    for work in (top.validate_queue, top.callback_queue, top.deliver_queue("a")):
         args = specs[work]
         assert args["x-delivery-limit"] == 4
         assert args["x-dead-letter-exchange"] == ""
-        assert args["x-dead-letter-routing-key"] == top.parked_queue(work)
+        assert args["x-dead-letter-routing-key"] == top.dead_queue
         assert args["x-dead-letter-strategy"] == "at-least-once"
-        parked = specs[top.parked_queue(work)]
-        assert parked["x-delivery-limit"] == PARKED_DELIVERY_LIMIT
-        assert "x-dead-letter-exchange" not in parked
+        for kept in (top.parked_queue(work), top.dead_queue):
+            assert specs[kept]["x-delivery-limit"] == PARKED_DELIVERY_LIMIT
+            assert "x-dead-letter-exchange" not in specs[kept]
 
 
 def test_retry_queues_hold_for_their_delay_then_route_back_by_the_original_routing_key():
@@ -86,8 +88,8 @@ def test_retry_queues_hold_for_their_delay_then_route_back_by_the_original_routi
 
 def test_dead_letter_targets_are_declared_before_their_sources():
     names = [s.name for s in Topology().queues(["a"])]
-    assert names.index("xgw.parked.deliver.a") < names.index("xgw.deliver.a")
-    assert names.index("xgw.parked.process") < names.index("xgw.process")
+    assert names.index("xgw.dead") < names.index("xgw.deliver.a")
+    assert names.index("xgw.dead") < names.index("xgw.validate")
 
 
 def test_retry_delay_grows_per_attempt_and_is_capped_by_the_last_level():
@@ -119,7 +121,7 @@ def test_definitions_hold_queues_exchanges_and_bindings():
 
 
 def test_committed_definitions_file_is_the_generators_output():
-    """Regenerate with ``python -m gateway.delivery demo > deploy/rabbitmq/definitions.json``."""
+    """Regenerate with ``python -m gateway.broker demo > deploy/rabbitmq/definitions.json``."""
     assert DEFINITIONS.read_text() == render_definitions(Topology(), ["demo"])
     json.loads(DEFINITIONS.read_text())
 
@@ -131,10 +133,10 @@ def test_command_line_prints_the_definitions(capsys):
 
 def test_routes_stored_in_the_outbox_resolve_to_queues_of_the_namespace() -> None:
     top = Topology(namespace="t9")
-    assert top.route("process") == "t9.process"
+    assert top.route("validate") == "t9.validate"
     assert top.route("callbacks") == "t9.callbacks"
     assert top.route("deliver.abc-1") == "t9.deliver.abc-1"
     with pytest.raises(ValueError):
-        top.route("parked.process")
+        top.route("process")  # the old name is migrated away, not routed
     with pytest.raises(ValueError):
         top.route("deliver.../x")

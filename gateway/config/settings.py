@@ -1,0 +1,137 @@
+"""One settings model: ``XGW_`` environment variables over an optional TOML config file over defaults.
+
+Nested groups use ``__`` in environment variables (``XGW_LIMITS__MAX_ATTACHMENT_BYTES``). The TOML
+file holds the same keys plus the declarations ``[[tenants]]`` and ``[[clients]]``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gateway.config.model import ClientConfig, TenantConfig
+
+MB = 1024 * 1024
+
+
+class Limits(BaseModel):
+    """Size limits on every input (FIT-Connect's published limits by default)."""
+
+    max_attachment_bytes: int = Field(500 * MB, gt=0, description="one encrypted attachment")
+    max_submission_bytes: int = Field(
+        2048 * MB, gt=0, description="all encrypted attachments of a submission"
+    )
+    max_attachments: int = Field(100, gt=0, le=10_000, description="announced attachments per submission")
+    max_json_body_bytes: int = Field(
+        64 * MB, gt=0, description="JSON request bodies (metadata and data JWEs)"
+    )
+    max_form_body_bytes: int = Field(8 * 1024, gt=0, description="the form body of POST /token")
+    max_inflated_bytes: int = Field(256 * MB, gt=0, description="plaintext after zip: DEF inflation")
+
+
+class DeliverySettings(BaseModel):
+    """Broker topology and the retry policy of the stages."""
+
+    namespace: str = Field("xgw", pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", description="queue name prefix")
+    prefetch: int = Field(10, ge=1, le=1000, description="unacknowledged messages per consumer")
+    max_attempts: int = Field(8, ge=1, le=100, description="deliveries before a message is parked")
+    delivery_limit: int = Field(
+        5, ge=1, le=1000, description="redeliveries after consumer crashes before the broker parks a message"
+    )
+    retry_delays_ms: list[int] = Field(
+        default_factory=lambda: [1_000, 4_000, 16_000, 64_000, 256_000, 900_000],
+        min_length=1,
+        description="delay before retry n (the last one repeats)",
+    )
+    deliver_timeout_seconds: float = Field(
+        300.0, gt=0, le=3600, description="longest adapter call; a slower one counts as a transient failure"
+    )
+    relay_batch_size: int = Field(100, ge=1, le=10_000, description="outbox rows published per round")
+    relay_poll_seconds: float = Field(1.0, gt=0, description="outbox poll interval when idle")
+
+
+class CallbackSettings(BaseModel):
+    """Sender callbacks (FIT-Connect: HTTPS only). Loosen only for local development."""
+
+    require_https: bool = Field(True, description="refuse callback URLs that are not https")
+    allow_private_networks: bool = Field(False, description="allow loopback and private addresses")
+    timeout_seconds: float = Field(10.0, gt=0, le=120, description="per callback request")
+
+
+class Settings(BaseSettings):
+    """Every knob of the gateway. ``Settings.load()`` is the only way the CLI builds one."""
+
+    model_config = SettingsConfigDict(env_prefix="XGW_", env_nested_delimiter="__", extra="forbid")
+
+    host: str = Field("127.0.0.1", description="interface the HTTP server binds")
+    port: int = Field(8080, ge=0, le=65535, description="HTTP port")
+    base_url: str | None = Field(None, description="public base URL (SET issuer); default http://host:port")
+    data_dir: Path = Field(
+        Path("xgw-data"), description="SQLite file, blobs and keys of the embedded default"
+    )
+    database_url: str | None = Field(None, description="SQLAlchemy async URL; default SQLite in data_dir")
+    amqp_url: SecretStr | None = Field(None, description="RabbitMQ URL; default the in-process broker")
+    key_dir: Path | None = Field(None, description="private keys (0600); default data_dir/keys")
+    log_format: Literal["auto", "json", "console"] = Field("auto", description="auto: console on a terminal")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    token_ttl_seconds: int = Field(1800, gt=0, le=86_400, description="lifetime of access tokens")
+    run_stages: bool = Field(True, description="run the relay and the stage consumers in this process")
+    limits: Limits = Field(default_factory=Limits)
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    callbacks: CallbackSettings = Field(default_factory=CallbackSettings)
+    tenants: list[TenantConfig] = Field(default_factory=list)
+    clients: list[ClientConfig] = Field(default_factory=list)
+
+    @property
+    def public_url(self) -> str:
+        return (self.base_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def keys_path(self) -> Path:
+        return self.key_dir or self.data_dir / "keys"
+
+    @property
+    def blobs_path(self) -> Path:
+        return self.data_dir / "blobs"
+
+    @property
+    def database(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'gateway.db'}"
+
+    @classmethod
+    def load(cls, config_file: Path | None = None, **overrides: Any) -> Settings:
+        """Defaults, then the TOML file (argument or ``XGW_CONFIG``), then ``XGW_*``, then overrides.
+
+        Raises ``pydantic.ValidationError`` (with key paths) or ``OSError``/``TOMLDecodeError``.
+        """
+        path = config_file or (Path(os.environ["XGW_CONFIG"]) if os.environ.get("XGW_CONFIG") else None)
+        merged: dict[str, Any] = {}
+        if path is not None:
+            with path.open("rb") as fh:
+                merged = tomllib.load(fh)
+        from_env = cls()  # reads XGW_* only; what it sets explicitly wins over the file
+        _deep_update(merged, _explicit(from_env))
+        _deep_update(merged, overrides)
+        return cls.model_validate(merged)
+
+
+def _explicit(model: BaseModel) -> dict[str, Any]:
+    """The fields a model was given explicitly, recursively (not its defaults)."""
+    out: dict[str, Any] = {}
+    for name in model.model_fields_set:
+        value = getattr(model, name)
+        out[name] = _explicit(value) if isinstance(value, BaseModel) else value
+    return out
+
+
+def _deep_update(target: dict[str, Any], source: dict[str, Any]) -> None:
+    for key, value in source.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            _deep_update(target[key], value)
+        else:
+            target[key] = value

@@ -1,0 +1,211 @@
+"""The deliver stage: consumes a destination's queue and hands each validated submission to the
+adapter bound to its service.
+
+For each message:
+
+1. a submission that is not ``validated`` (unknown, delivered, parked) is done already;
+2. no adapter bound → ``parked`` at once;
+3. the stage claims the submission (:mod:`gateway.store.claims`); a claim held by another
+   attempt → :class:`~gateway.broker.Wait` (the vendor is not called twice at the same time);
+4. the adapter is called with a timeout; the outcome is committed with the attempt record and the
+   released claim: success → ``delivered`` plus a destination-signed ``accept-submission`` SET;
+   ``PermanentDeliveryError`` → ``parked``; ``TransientDeliveryError`` (honouring its
+   ``retry_after``), a timeout or a crash (logged with traceback) → ``Retry``.
+
+The retry budget and parking belong to the broker fabric's settle rule; :meth:`DeliverStage.parked`
+records a park the fabric decided (retries exhausted, the broker's delivery limit) unless an
+attempt still holds the claim. The submission id is the adapter's idempotency key for what still
+repeats (a side effect done, the worker killed before the commit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from gateway.adapters import PermanentDeliveryError, Receipt, TransientDeliveryError
+from gateway.broker import DONE, Delivery, Outcome, Park, Retry, Wait
+from gateway.config.settings import Limits
+from gateway.crypto.keyring import destination_decryption_keys
+from gateway.crypto.keys import KeyStore
+from gateway.events.log import record_event
+from gateway.events.sets import destination_signer
+from gateway.routing.bindings import AdapterBindings
+from gateway.routing.routes import StageMessage
+from gateway.stages.deliver.view import build_view
+from gateway.store.blobs import BlobStore
+from gateway.store.claims import Busy, claim, held, release, release_values
+from gateway.store.lifecycle import SubmissionStatus, transition
+from gateway.store.models import Attachment, DeliveryAttempt, Submission
+from gateway.store.parking import record_parked
+
+log = structlog.get_logger()
+ACCEPT = "accept-submission"
+S = SubmissionStatus
+
+
+@dataclass
+class DeliverStage:
+    """The deliver queues' :class:`~gateway.broker.Handler`; ``timeout`` bounds one adapter call
+    and the claim lasts ``timeout + lease_margin`` seconds."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    blobs: BlobStore
+    keys: KeyStore
+    bindings: AdapterBindings
+    limits: Limits
+    timeout: float = 300.0
+    lease_margin: float = 30.0
+
+    async def handle(self, delivery: Delivery) -> Outcome:
+        message = StageMessage.parse(delivery.envelope)
+        with structlog.contextvars.bound_contextvars(
+            submission_id=message.submission_id, attempt=delivery.attempt
+        ):
+            return await self._deliver(message.submission_id, delivery.attempt)
+
+    async def parked(self, delivery: Delivery, reason: str) -> Outcome:
+        """Record a park the fabric decided: ``validated`` → ``parked`` unless the work is done
+        (``Done``) or an attempt still holds the claim (``Wait``)."""
+        message = StageMessage.parse(delivery.envelope)
+        async with self.sessions.begin() as session:
+            row = await session.get(Submission, message.submission_id)
+            if row is None or row.status == S.DELIVERED:
+                return DONE
+            if row.status == S.VALIDATED:
+                if held(row):
+                    return Wait(self.timeout, "an attempt still holds the claim")
+                await transition(session, row.id, S.VALIDATED, S.PARKED, **release_values())
+            record_parked(session, delivery.origin, delivery.message_id, row.id, reason)
+        log.warning("submission_parked", submission_id=row.id, reason=reason)
+        return Park(reason)
+
+    async def _deliver(self, submission_id: str, attempt: int) -> Outcome:
+        async with self.sessions() as session:
+            row = await session.get(Submission, submission_id)
+            blobs = {
+                a.attachment_id: a.blob
+                for a in await session.scalars(
+                    select(Attachment).where(Attachment.submission_id == submission_id)
+                )
+            }
+        if row is None or row.status != S.VALIDATED:
+            log.info("delivery_skipped", status=row.status if row else None)
+            return DONE
+        binding = self.bindings.get(row.destination_id, row.service_identifier)
+        if binding is None:
+            reason = "no adapter bound to this service"
+            await self._record(row, attempt, "-", "permanent", 0, error=reason, park=True)
+            return Park(reason)
+        claimed = await claim(self.sessions, row.id, attempt, self.timeout + self.lease_margin, binding.name)
+        if claimed is None:
+            return DONE
+        if isinstance(claimed, Busy):
+            log.info("delivery_claimed_elsewhere", seconds_left=round(claimed.seconds_left, 1))
+            return Wait(claimed.seconds_left, "another attempt holds the claim")
+        keys = destination_decryption_keys(self.keys, row.destination_id)
+        view = await asyncio.to_thread(
+            build_view, row, self.blobs, blobs, keys, self.limits.max_inflated_bytes
+        )
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(self.timeout):
+                receipt = await binding.adapter.deliver(view)
+        except PermanentDeliveryError as exc:
+            await self._record(
+                row, attempt, binding.name, "permanent", _ms(started), error=exc.detail, park=True
+            )
+            return Park(f"the adapter refused it: {exc.detail}"[:1000])
+        except TransientDeliveryError as exc:
+            await self._record(row, attempt, binding.name, "transient", _ms(started), error=exc.detail)
+            return Retry(exc.detail[:500], exc.retry_after)
+        except TimeoutError:
+            error = f"the adapter did not answer within {self.timeout:g} s"
+            await self._record(row, attempt, binding.name, "transient", _ms(started), error=error)
+            return Retry(error)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._interrupted(row, attempt, binding.name, _ms(started)))
+            raise
+        except Exception as exc:  # a crash of the adapter: transient by policy, with its traceback
+            log.exception("adapter_crashed", adapter=binding.name)
+            error = f"{type(exc).__name__}: {exc}"
+            await self._record(row, attempt, binding.name, "transient", _ms(started), error=error)
+            return Retry(error[:500])
+        await self._accept(row, attempt, binding.name, _ms(started), receipt)
+        return DONE
+
+    async def _interrupted(self, row: Submission, attempt: int, adapter: str, latency: int) -> None:
+        """The worker stops mid-call: record it and release the claim (best effort)."""
+        try:
+            await self._record(
+                row, attempt, adapter, "interrupted", latency, error="the worker stopped mid-call"
+            )
+        except Exception:
+            log.exception("interrupted_attempt_unrecorded")
+
+    async def _accept(
+        self, row: Submission, attempt: int, adapter: str, latency: int, receipt: Receipt
+    ) -> None:
+        signer = destination_signer(self.keys, row.destination_id)
+        tags: dict[str, Any] = dict(row.authentication_tags or {})
+        token = await signer.sign(ACCEPT, row.id, row.case_id, {"authenticationTags": tags})
+        async with self.sessions.begin() as session:
+            if not await transition(session, row.id, S.VALIDATED, S.DELIVERED, **release_values()):
+                return  # finished elsewhere first: its record stands
+            record_event(session, row, ACCEPT, token)
+            session.add(_attempt(row.id, attempt, adapter, "delivered", latency, reference=receipt.reference))
+        log.info("submission_delivered", adapter=adapter, reference=receipt.reference, latency_ms=latency)
+
+    async def _record(
+        self,
+        row: Submission,
+        attempt: int,
+        adapter: str,
+        outcome: str,
+        latency: int,
+        *,
+        error: str,
+        park: bool = False,
+    ) -> None:
+        """The attempt record and the released claim (and ``parked`` with ``park``), together."""
+        async with self.sessions.begin() as session:
+            session.add(_attempt(row.id, attempt, adapter, outcome, latency, error=error[:2000]))
+            if park:
+                await transition(session, row.id, S.VALIDATED, S.PARKED, **release_values())
+            else:
+                await release(session, row.id, attempt)
+        if park:
+            log.warning("delivery_refused", adapter=adapter, error=error)
+        else:
+            log.info("delivery_failed", adapter=adapter, outcome=outcome, error=error)
+
+
+def _attempt(
+    submission_id: str,
+    attempt: int,
+    adapter: str,
+    outcome: str,
+    latency: int,
+    *,
+    error: str | None = None,
+    reference: str | None = None,
+) -> DeliveryAttempt:
+    return DeliveryAttempt(
+        submission_id=submission_id,
+        attempt=attempt,
+        adapter=adapter,
+        outcome=outcome,
+        error=error,
+        reference=reference,
+        latency_ms=latency,
+    )
+
+
+def _ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)

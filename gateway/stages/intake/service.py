@@ -1,0 +1,273 @@
+"""Create, upload, submit: each step checks what is cheap, stores ciphertext as received, and
+commits its state change together with its signed event (and, at submit, the outbox row) in one
+transaction before the caller gets an answer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+import structlog
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from gateway.access import Principal, authorize, offered_service
+from gateway.config.settings import Limits
+from gateway.crypto.compact import CompactJwe, CompactScanner, JweFormatError, scan
+from gateway.errors import (
+    ClientError,
+    ConflictError,
+    InvalidRequestError,
+    NotFoundError,
+    PayloadTooLargeError,
+)
+from gateway.events.sets import SetSigner
+from gateway.routing.routes import stage_row
+from gateway.store.blobs import BlobStore
+from gateway.store.lifecycle import SubmissionStatus, still, transition
+from gateway.store.models import Attachment, Destination, DestinationKey, Event, Submission
+
+log = structlog.get_logger()
+S = SubmissionStatus
+
+
+@dataclass(frozen=True)
+class NewSubmission:
+    destination_id: str
+    service_identifier: str
+    service_name: str
+    attachment_ids: list[str]
+    region: str | None = None
+    callback_url: str | None = None
+    callback_secret: str | None = None
+
+
+def _jwe_error(exc: JweFormatError) -> ClientError:
+    return ClientError(str(exc), slug=exc.reason)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass
+class Intake:
+    """The Submission API's use cases, independent of HTTP."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    blobs: BlobStore
+    limits: Limits
+    signer: SetSigner
+    outbox_written: Callable[[], None] = lambda: None
+
+    async def create(self, principal: Principal, request: NewSubmission) -> Submission:
+        """Raises NotFound/Forbidden/InvalidRequest errors; commits the submission and its SET."""
+        ids = request.attachment_ids
+        if len(ids) > self.limits.max_attachments:
+            raise InvalidRequestError(
+                f"at most {self.limits.max_attachments} attachments", slug="too-many-attachments"
+            )
+        if len(set(ids)) != len(ids):
+            raise InvalidRequestError(
+                "announced attachment ids must be unique", slug="attachment-ids-not-unique"
+            )
+        async with self.sessions() as session:
+            destination = await session.get(Destination, request.destination_id)
+        service = offered_service(destination, request.service_identifier, request.region)
+        authorize(principal, request.destination_id, service)
+        submission = Submission(
+            id=str(uuid.uuid4()),
+            case_id=str(uuid.uuid4()),
+            destination_id=request.destination_id,
+            client_id=principal.client_id,
+            service_identifier=request.service_identifier,
+            service_name=request.service_name,
+            status=S.CREATED,
+            announced_attachments=ids,
+            callback_url=request.callback_url,
+            callback_secret=request.callback_secret,
+        )
+        token = await self.signer.sign("create-submission", submission.id, submission.case_id, {})
+        async with self.sessions.begin() as session:
+            session.add(submission)
+            await session.flush()
+            session.add(_event(submission, "create-submission", token))
+        log.info("submission_created", submission_id=submission.id, destination_id=submission.destination_id)
+        return submission
+
+    async def _own(self, session: AsyncSession, principal: Principal, submission_id: str) -> Submission:
+        submission = await session.get(Submission, submission_id)
+        if submission is None or submission.client_id != principal.client_id:
+            raise NotFoundError("submission not found", slug="submission-not-found")
+        return submission
+
+    async def _kids(self, session: AsyncSession, destination_id: str) -> set[str]:
+        rows = await session.scalars(
+            select(DestinationKey.kid).where(
+                DestinationKey.destination_id == destination_id, DestinationKey.purpose == "encryption"
+            )
+        )
+        return set(rows)
+
+    async def upload_attachment(
+        self,
+        principal: Principal,
+        submission_id: str,
+        attachment_id: str,
+        body: AsyncIterator[bytes],
+        declared_length: int | None,
+    ) -> None:
+        """Stream one encrypted attachment to the blob store; a re-upload before submit replaces it."""
+        async with self.sessions() as session:
+            submission = await self._own(session, principal, submission_id)
+            if submission.status != S.CREATED:
+                raise ConflictError("the submission was already submitted", slug="submission-state-invalid")
+            if attachment_id not in submission.announced_attachments:
+                raise NotFoundError("attachment was not announced", slug="attachment-not-found")
+            kids = await self._kids(session, submission.destination_id)
+            others = await session.scalar(
+                select(func.coalesce(func.sum(Attachment.size), 0)).where(
+                    Attachment.submission_id == submission_id, Attachment.attachment_id != attachment_id
+                )
+            )
+        budget = min(self.limits.max_attachment_bytes, self.limits.max_submission_bytes - int(others or 0))
+        if declared_length is not None and declared_length > budget:
+            raise PayloadTooLargeError(f"attachment larger than {budget} bytes")
+        scanner = CompactScanner(kids)
+        received = 0
+
+        def inspect(chunk: bytes) -> None:
+            nonlocal received
+            received += len(chunk)
+            if received > budget:
+                raise PayloadTooLargeError(f"attachment larger than {budget} bytes")
+            scanner.feed(chunk)
+
+        try:
+            blob, size = await self.blobs.write_stream(body, inspect)
+        except JweFormatError as exc:
+            raise _jwe_error(exc) from exc
+        try:
+            jwe = scanner.finish()
+        except JweFormatError as exc:
+            self.blobs.delete(blob)
+            raise _jwe_error(exc) from exc
+        replaced = await self._record_attachment(submission_id, attachment_id, blob, size, jwe)
+        if replaced:
+            self.blobs.delete(replaced)
+        log.info("attachment_uploaded", submission_id=submission_id, attachment_id=attachment_id, size=size)
+
+    async def _record_attachment(
+        self, submission_id: str, attachment_id: str, blob: str, size: int, jwe: CompactJwe
+    ) -> str | None:
+        try:
+            async with self.sessions.begin() as session:
+                if not await still(session, submission_id, S.CREATED):
+                    raise ConflictError(
+                        "the submission was already submitted", slug="submission-state-invalid"
+                    )
+                row = await session.get(Attachment, (submission_id, attachment_id))
+                replaced = row.blob if row else None
+                await session.merge(
+                    Attachment(
+                        submission_id=submission_id,
+                        attachment_id=attachment_id,
+                        blob=blob,
+                        size=size,
+                        authentication_tag=jwe.tag,
+                        uploaded_at=_now(),
+                    )
+                )
+        except BaseException:
+            self.blobs.delete(blob)
+            raise
+        return replaced
+
+    async def submit(
+        self, principal: Principal, submission_id: str, encrypted_metadata: str, encrypted_data: str | None
+    ) -> Submission:
+        """Check every part, then commit ``submitted`` + SET + outbox row in one transaction."""
+        async with self.sessions() as session:
+            submission = await self._own(session, principal, submission_id)
+            if submission.status != S.CREATED:
+                raise ConflictError("the submission was already submitted", slug="submission-state-invalid")
+            rows = (
+                await session.scalars(select(Attachment).where(Attachment.submission_id == submission_id))
+            ).all()
+            kids = await self._kids(session, submission.destination_id)
+        uploaded = {row.attachment_id: row.authentication_tag for row in rows}
+        missing = [a for a in submission.announced_attachments if a not in uploaded]
+        if missing:
+            raise InvalidRequestError(
+                f"announced attachments not uploaded: {missing}", slug="missing-attachments"
+            )
+        try:
+            metadata = scan(encrypted_metadata, kids)
+            data = scan(encrypted_data, kids) if encrypted_data is not None else None
+        except JweFormatError as exc:
+            raise _jwe_error(exc) from exc
+        tags: dict[str, object] = {"metadata": metadata.tag}
+        if data is not None:
+            tags["data"] = data.tag
+        tags["attachments"] = {a: uploaded[a] for a in submission.announced_attachments}
+        token = await self.signer.sign(
+            "submit-submission", submission.id, submission.case_id, {"authenticationTags": tags}
+        )
+        metadata_blob = await self.blobs.write_bytes(encrypted_metadata.encode("ascii"))
+        data_blob = await self.blobs.write_bytes(encrypted_data.encode("ascii")) if encrypted_data else None
+        try:
+            async with self.sessions.begin() as session:
+                submitted = await transition(
+                    session,
+                    submission_id,
+                    S.CREATED,
+                    S.SUBMITTED,
+                    metadata_blob=metadata_blob,
+                    data_blob=data_blob,
+                    authentication_tags=tags,
+                    submitted_at=_now(),
+                )
+                if not submitted:
+                    raise ConflictError(
+                        "the submission was already submitted", slug="submission-state-invalid"
+                    )
+                session.add(_event(submission, "submit-submission", token))
+                session.add(stage_row("validate", submission))
+        except BaseException:
+            for blob in (metadata_blob, data_blob):
+                if blob:
+                    self.blobs.delete(blob)
+            raise
+        self.outbox_written()
+        submission.status = S.SUBMITTED
+        log.info(
+            "submission_submitted", submission_id=submission_id, destination_id=submission.destination_id
+        )
+        return submission
+
+    async def event_log(
+        self, principal: Principal, *, case_id: str | None = None, submission_id: str | None = None
+    ) -> list[str]:
+        """The case's SETs in order; unknown and foreign cases look the same (404)."""
+        async with self.sessions() as session:
+            query = select(Submission).where(Submission.client_id == principal.client_id)
+            query = (
+                query.where(Submission.case_id == case_id)
+                if case_id
+                else query.where(Submission.id == submission_id)
+            )
+            submission = await session.scalar(query)
+            if submission is None:
+                slug = "case-not-found" if case_id else "submission-not-found"
+                raise NotFoundError(f"{slug.split('-')[0]} not found", slug=slug)
+            tokens = await session.scalars(
+                select(Event.token).where(Event.case_id == submission.case_id).order_by(Event.id)
+            )
+            return list(tokens)
+
+
+def _event(submission: Submission, name: str, token: str) -> Event:
+    return Event(case_id=submission.case_id, submission_id=submission.id, event=name, token=token)

@@ -1,0 +1,82 @@
+"""A submission's lifecycle: its states, the allowed steps between them, and the one guarded update
+every stage uses to take a step.
+
+::
+
+    created ──submit──▶ submitted ──validate──▶ validated ──deliver──▶ delivered
+                            │                      │  ▲
+                            └──▶ rejected ◀────────┤  └── parked (replay)
+                                                   └──▶ parked
+
+A step is an ``UPDATE … WHERE id = :id AND status = :from``: of two concurrent workers exactly
+one takes it, the other learns that it lost (``False``) and leaves the record alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.store.models import Submission, utcnow
+
+__all__ = ["STEPS", "SubmissionStatus", "still", "transition"]
+
+
+class SubmissionStatus(enum.StrEnum):
+    """Where a submission is; stored as its value."""
+
+    CREATED = "created"  #: announced, attachments being uploaded
+    SUBMITTED = "submitted"  #: complete and stored, waiting for the validate stage
+    VALIDATED = "validated"  #: passed every check, waiting for the deliver stage
+    REJECTED = "rejected"  #: failed a check; the sender has a reject-submission event
+    DELIVERED = "delivered"  #: the adapter accepted it; the sender has an accept-submission event
+    PARKED = "parked"  #: delivery failed for good; an operator replays or rejects it
+
+
+S = SubmissionStatus
+#: The allowed steps: from → the states it may go to.
+STEPS: dict[SubmissionStatus, frozenset[SubmissionStatus]] = {
+    S.CREATED: frozenset({S.SUBMITTED}),
+    S.SUBMITTED: frozenset({S.VALIDATED, S.REJECTED}),
+    S.VALIDATED: frozenset({S.DELIVERED, S.PARKED}),
+    S.PARKED: frozenset({S.VALIDATED, S.REJECTED}),
+    S.REJECTED: frozenset(),
+    S.DELIVERED: frozenset(),
+}
+
+
+async def _guarded(
+    session: AsyncSession, submission_id: str, status: SubmissionStatus, values: dict[str, Any]
+) -> bool:
+    result = await session.execute(
+        update(Submission).where(Submission.id == submission_id, Submission.status == status).values(**values)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+async def transition(
+    session: AsyncSession,
+    submission_id: str,
+    source: SubmissionStatus,
+    target: SubmissionStatus,
+    *,
+    now: dt.datetime | None = None,
+    **values: Any,
+) -> bool:
+    """Move the submission from ``source`` to ``target`` (with ``values``) in ``session``'s
+    transaction; ``False`` if it is not in ``source`` any more. Raises ``ValueError`` for a step
+    the lifecycle does not allow."""
+    if target not in STEPS[source]:
+        raise ValueError(f"a submission cannot go from {source} to {target}")
+    return await _guarded(
+        session, submission_id, source, {**values, "status": target, "updated_at": now or utcnow()}
+    )
+
+
+async def still(session: AsyncSession, submission_id: str, status: SubmissionStatus, **values: Any) -> bool:
+    """Update ``values`` only while the submission is in ``status`` (a guard without a step)."""
+    return await _guarded(session, submission_id, status, {**values, "updated_at": utcnow()})
