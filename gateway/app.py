@@ -71,8 +71,10 @@ class Libraries:
             SchemaCatalogue.load(root, lazy=True), MetadataSchemas.load(root), AdapterRegistry.discover()
         )
 
-    def schemas(self, settings: Settings) -> Schemas:
-        """The schemas, with the sets the configuration uses compiled now."""
+    def schemas(self, settings: Settings, *, warm: bool = True) -> Schemas:
+        """The schemas; with ``warm`` the sets the configuration uses are compiled now."""
+        if not warm:
+            return Schemas(self.catalogue, self.metadata)
         self.catalogue.warm(
             s.schema_uri
             for t in settings.tenants
@@ -99,6 +101,7 @@ class Gateway:
     validator: Validator
     broker: Broker | None = None
     relay: Relay | None = None
+    handlers: dict[str, Handler] = field(default_factory=dict)  #: queue → stage handler (workers)
     consumers: list[Consumer] = field(default_factory=list)
 
 
@@ -136,7 +139,7 @@ async def open_gateway(
         await sync_config(sessions, settings, keys)
         signer, jwks = gateway_signer(keys, settings.public_url)
         blobs = BlobStore(settings.blobs_path)
-        schemas = libraries.schemas(settings)
+        schemas = libraries.schemas(settings, warm=bool(roles & {"api", "workers"}))
         validator = Validator(sessions, blobs, keys, schemas.catalogue, schemas.metadata, settings.limits)
         intake = Intake(sessions, blobs, settings.limits, signer)
         gateway = Gateway(settings, engine, sessions, blobs, keys, signer, jwks, intake, validator)
@@ -154,7 +157,8 @@ async def _start_stages(
     assert broker is not None
     destinations = active_destinations(settings)
     await broker.declare(destinations)
-    handlers = await _stage_handlers(stack, gateway, destinations, libraries) if "workers" in roles else {}
+    if "workers" in roles:
+        gateway.handlers = await _stage_handlers(stack, gateway, destinations, libraries)
     stack.push_async_callback(_stop, gateway)  # before the adapters close: consumers drain first
     if "relay" in roles:
         outbox = DatabaseOutbox(gateway.sessions, broker.topology.route)
@@ -170,11 +174,11 @@ async def _start_stages(
             recovered = await requeue_in_flight(gateway.sessions)
             if recovered:
                 log.info("in_flight_requeued", submissions=recovered)
-        for queue, handler in handlers.items():
+        for queue, handler in gateway.handlers.items():
             gateway.consumers.append(
                 await broker.consume(queue, handler, prefetch=settings.delivery.prefetch)
             )
-        gateway.consumers.append(await broker.consume_dead_letters(handlers))
+        gateway.consumers.append(await broker.consume_dead_letters(gateway.handlers))
     if gateway.relay is not None:
         gateway.relay.start()
     log.info("pipeline_started", queues=[c.queue for c in gateway.consumers], relay=gateway.relay is not None)

@@ -62,6 +62,7 @@ async def claim(
                 or_(Submission.claimed_until.is_(None), Submission.claimed_until <= now),
             )
             .values(claimed_until=now + dt.timedelta(seconds=lease), claim_attempt=attempt)
+            .execution_options(synchronize_session=False)
         )
         if taken.rowcount != 1:  # type: ignore[attr-defined]
             return Busy(lease)

@@ -49,18 +49,18 @@ def _text(value: object) -> str:
 
 def dead_letter_of(headers: Mapping[str, Any]) -> DeadLetter | None:
     """Origin and reason of a dead letter: our own headers (kept across delayed retries of its
-    record), else RabbitMQ's ``x-first-death-queue`` / ``x-first-death-reason`` / ``x-death``."""
+    record), else RabbitMQ's most recent death (``x-last-death-*``, or the newest ``x-death``
+    entry); never the first death, which for a retried message is its delay queue's expiry."""
     if DEAD_ORIGIN_HEADER in headers:
         return DeadLetter(_text(headers[DEAD_ORIGIN_HEADER]), _text(headers.get(DEAD_REASON_HEADER, "")))
-    origin = headers.get("x-first-death-queue")
+    deaths = headers.get("x-death")
+    newest = deaths[0] if isinstance(deaths, list) and deaths and isinstance(deaths[0], Mapping) else {}
+    origin = headers.get("x-last-death-queue", newest.get("queue"))
     if origin is None:
         return None
-    count = 1
-    deaths = headers.get("x-death")
-    if isinstance(deaths, list) and deaths and isinstance(deaths[0], Mapping):
-        value = deaths[0].get("count", 1)
-        count = value if isinstance(value, int) else 1
-    return DeadLetter(_text(origin), _text(headers.get("x-first-death-reason", "")), count)
+    reason = headers.get("x-last-death-reason", newest.get("reason", ""))
+    count = newest.get("count", 1)
+    return DeadLetter(_text(origin), _text(reason), count if isinstance(count, int) else 1)
 
 
 def is_open(connection: AbstractConnection) -> bool:

@@ -52,8 +52,9 @@ S = SubmissionStatus
 
 @dataclass
 class DeliverStage:
-    """The deliver queues' :class:`~gateway.broker.Handler`; ``timeout`` bounds one adapter call
-    and the claim lasts ``timeout + lease_margin`` seconds."""
+    """The deliver queues' :class:`~gateway.broker.Handler`; ``timeout`` bounds one adapter call,
+    the claim lasts ``timeout + lease_margin`` seconds, and a copy that finds the claim held looks
+    again after at most ``recheck_seconds`` (the delay level at least that long)."""
 
     sessions: async_sessionmaker[AsyncSession]
     blobs: BlobStore
@@ -61,7 +62,8 @@ class DeliverStage:
     bindings: AdapterBindings
     limits: Limits
     timeout: float = 300.0
-    lease_margin: float = 30.0
+    lease_margin: float = 10.0
+    recheck_seconds: float = 60.0  #: a waiting copy looks again at least this often
 
     async def handle(self, delivery: Delivery) -> Outcome:
         message = StageMessage.parse(delivery.envelope)
@@ -80,7 +82,7 @@ class DeliverStage:
                 return DONE
             if row.status == S.VALIDATED:
                 if held(row):
-                    return Wait(self.timeout, "an attempt still holds the claim")
+                    return Wait(self.recheck_seconds, "an attempt still holds the claim")
                 await transition(session, row.id, S.VALIDATED, S.PARKED, **release_values())
             record_parked(session, delivery.origin, delivery.message_id, row.id, reason)
         log.warning("submission_parked", submission_id=row.id, reason=reason)
@@ -108,7 +110,7 @@ class DeliverStage:
             return DONE
         if isinstance(claimed, Busy):
             log.info("delivery_claimed_elsewhere", seconds_left=round(claimed.seconds_left, 1))
-            return Wait(claimed.seconds_left, "another attempt holds the claim")
+            return Wait(min(claimed.seconds_left, self.recheck_seconds), "another attempt holds the claim")
         keys = destination_decryption_keys(self.keys, row.destination_id)
         view = await asyncio.to_thread(
             build_view, row, self.blobs, blobs, keys, self.limits.max_inflated_bytes

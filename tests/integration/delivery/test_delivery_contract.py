@@ -250,6 +250,25 @@ async def test_message_that_keeps_killing_its_consumer_is_recorded_then_parked(b
     assert len(book.reasons) == 1 and book.reasons[0].startswith("delivery limit")
 
 
+async def test_retried_message_that_then_keeps_killing_its_consumer_is_recorded_against_its_queue(
+    broker, recorder
+):
+    top = broker.topology
+    queue = top.deliver_queue("d2")
+    book, parked = ParkBook(), recorder()
+    await broker.consume(top.parked_queue(queue), parked)
+    await broker.consume_dead_letters({queue: book})
+    first = recorder(Retry("vendor down"))
+    consumer = await broker.consume(queue, first)
+    await broker.publish(queue, {"id": "r"}, message_id="r")
+    await first.wait_for(1, finished=True)
+    await consumer.stop()  # the retry copy goes through a delay queue, then comes back
+    await kill_consumers_until_dead_lettered(broker, recorder, queue, book)
+    await parked.wait_for(1)
+    assert parked.ids == ["r"] and len(book.reasons) == 1
+    assert book.reasons[0].startswith("delivery limit")
+
+
 async def test_dead_letter_whose_work_finished_meanwhile_is_dropped_not_parked(broker, recorder):
     top = broker.topology
     queue = top.deliver_queue("d2")

@@ -30,6 +30,7 @@ from gateway.broker import (
     settle,
 )
 from gateway.broker.amqp import AmqpBroker, translate_publish_error, with_heartbeat
+from gateway.broker.amqp.channel import dead_letter_of
 from gateway.broker.base import as_handler, decode_envelope, encode_envelope
 from gateway.broker.consuming import (
     DeadLetters,
@@ -303,3 +304,20 @@ def test_public_surface_is_pinned():
             "settle",
         ]
     )
+
+
+def test_dead_letter_origin_is_the_most_recent_death_not_the_delay_queue_of_an_earlier_retry():
+    headers = {
+        "x-first-death-queue": "xgw.retry.0",
+        "x-first-death-reason": "expired",
+        "x-death": [
+            {"queue": "xgw.deliver.d", "reason": "delivery_limit", "count": 1},
+            {"queue": "xgw.retry.0", "reason": "expired", "count": 1},
+        ],
+    }
+    assert dead_letter_of(headers) == DeadLetter("xgw.deliver.d", "delivery_limit", 1)
+    newer = {**headers, "x-last-death-queue": b"xgw.deliver.d", "x-last-death-reason": "delivery_limit"}
+    assert dead_letter_of(newer) == DeadLetter("xgw.deliver.d", "delivery_limit", 1)
+    ours = {**headers, "xgw-dead-origin": "xgw.validate", "xgw-dead-reason": "delivery_limit"}
+    assert dead_letter_of(ours) == DeadLetter("xgw.validate", "delivery_limit")
+    assert dead_letter_of({}) is None
