@@ -26,6 +26,8 @@ from cryptography.x509.oid import NameOID
 from gateway.crypto.b64 import b64_to_int, b64url_encode, int_to_b64
 
 Purpose = Literal["encryption", "signing"]
+#: A private RSA key, for modules that hold one without importing ``cryptography``.
+PrivateKey = rsa.RSAPrivateKey
 KEY_BITS = 4096
 _PUBLIC_OPS = {"encryption": ["wrapKey"], "signing": ["verify"]}
 _PRIVATE_OPS = {"encryption": ["unwrapKey"], "signing": ["sign"]}

@@ -15,10 +15,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric import rsa
-
 from gateway.crypto.jws import sign_ps512
-from gateway.crypto.keys import KeyStore
+from gateway.crypto.keys import KeyStore, PrivateKey
 from gateway.errors import ConfigError
 
 SET_SCHEMA = "https://schema.fitko.de/fit-connect/set-payload/1.2.2/set-payload.schema.json"
@@ -35,7 +33,7 @@ class SetSigner:
 
     issuer: str
     kid: str
-    key: rsa.RSAPrivateKey
+    key: PrivateKey
 
     def claims(self, name: str, submission_id: str, case_id: str, payload: dict[str, Any]) -> dict[str, Any]:
         return {
