@@ -33,6 +33,7 @@ from gateway.validation.errors import (
     NestingTooDeepError,
     XmlNotWellFormedError,
 )
+from gateway.validation.parsers import payload_parser
 
 __all__ = ["DEFAULT_MAX_ELEMENTS", "MAX_DEPTH", "parse_xml"]
 
@@ -74,16 +75,7 @@ def parse_xml(data: bytes, *, max_bytes: int, max_elements: int = DEFAULT_MAX_EL
             f"document has about {markup} elements, the limit is {max_elements}",
             reason="too-many-elements",
         )
-    parser = etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        attribute_defaults=False,
-        huge_tree=False,
-        remove_pis=True,
-        collect_ids=False,
-    )
+    parser = payload_parser()
     try:
         root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as exc:

@@ -4,8 +4,8 @@ Every document libxml2 wants while compiling (the entry files, each ``xs:include
 ``xs:import`` and ``xs:redefine``) goes through :class:`OfflineResolver`. It serves files
 inside the set folder and URLs listed in the set's URL map, and refuses everything else
 by raising, so nothing is ever fetched from the network or read from outside the set.
-The parser additionally runs with ``no_network=True`` and without DTD loading or entity
-resolution.
+Every parser here comes from :mod:`gateway.validation.parsers`, so it also runs with
+``no_network=True`` and without DTD loading or entity resolution.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from lxml import etree
 
 from gateway.validation.errors import CatalogueError, ImportRefusedError
 from gateway.validation.manifest import SchemaSpec, SetManifest
+from gateway.validation.parsers import hardened_parser, schema_parser
 
 __all__ = ["CompiledSchema", "OfflineResolver", "compile_schema", "global_elements"]
 
@@ -82,7 +83,7 @@ class CompiledSchema:
 def compile_schema(manifest: SetManifest, spec: SchemaSpec) -> CompiledSchema:
     """Compile one ``[[schema]]`` entry. Raises :class:`CatalogueError`/:class:`ImportRefusedError`."""
     resolver = OfflineResolver(manifest.directory, manifest.url_map)
-    parser = _schema_parser(resolver)
+    parser = schema_parser(resolver)
     names = ", ".join(p.relative_to(manifest.directory.resolve()).as_posix() for p in spec.xsd)
     try:
         if len(spec.xsd) == 1:
@@ -105,7 +106,7 @@ def compile_schema(manifest: SetManifest, spec: SchemaSpec) -> CompiledSchema:
 def global_elements(files: Iterable[Path]) -> set[tuple[str, str]]:
     """``(namespace, name)`` of every top-level ``xs:element`` in ``files`` (for checks)."""
     found: set[tuple[str, str]] = set()
-    parser = etree.XMLParser(no_network=True, load_dtd=False, resolve_entities=False)
+    parser = hardened_parser()
     for path in files:
         root = etree.parse(str(path), parser).getroot()
         namespace = root.get("targetNamespace", "")
@@ -116,23 +117,10 @@ def global_elements(files: Iterable[Path]) -> set[tuple[str, str]]:
     return found
 
 
-def _schema_parser(resolver: OfflineResolver) -> etree.XMLParser:
-    parser = etree.XMLParser(
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        resolve_entities=False,
-        attribute_defaults=False,
-        huge_tree=False,
-    )
-    parser.resolvers.add(resolver)
-    return parser
-
-
 def _wrapper(manifest: SetManifest, files: tuple[Path, ...]) -> bytes:
     """A schema document that includes (one namespace) or imports (distinct ones) ``files``."""
     directory = manifest.directory.resolve()
-    plain = etree.XMLParser(no_network=True, load_dtd=False, resolve_entities=False)
+    plain = hardened_parser()
     namespaces = [etree.parse(str(p), plain).getroot().get("targetNamespace", "") for p in files]
     root = etree.Element(f"{{{_XS}}}schema", nsmap={"xs": _XS})
     if len(set(namespaces)) == 1:
