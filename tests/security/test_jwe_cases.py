@@ -201,7 +201,7 @@ async def test_b15_a_jwe_for_the_previous_key_is_accepted_after_rotation(
     validator, auth, old_key = stage
     gateway = api.app.state.gateway  # type: ignore[attr-defined]
     gateway.keys.generate(ACTIVE, "encryption")
-    await sync_config(gateway.sessions, gateway.config.settings, gateway.keys)
+    await sync_config(gateway.sessions, gateway.settings, gateway.keys)
     assert (await encryption_key(api, auth, ACTIVE))["kid"] != old_key["kid"]
     ref = await send(api, auth, old_key, XBAU_SAMPLE, XBAU)
     assert (await validator.process(ref["submissionId"])).status == "validated"

@@ -148,7 +148,7 @@ async def status(api: httpx.AsyncClient, submission_id: str) -> str:
 
 async def outbox(api: httpx.AsyncClient, queue_prefix: str = "") -> list[Outbox]:
     async with api.app.state.gateway.sessions() as session:  # type: ignore[attr-defined]
-        rows = await session.scalars(select(Outbox).where(Outbox.queue != "process").order_by(Outbox.id))
+        rows = await session.scalars(select(Outbox).where(Outbox.queue != "validate").order_by(Outbox.id))
         return [row for row in rows if row.queue.startswith(queue_prefix)]
 
 

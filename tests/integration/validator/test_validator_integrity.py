@@ -35,7 +35,7 @@ async def test_a_retired_encryption_key_still_decrypts(
 ) -> None:
     gateway = vapi.app.state.gateway  # type: ignore[attr-defined]
     gateway.keys.generate(ACTIVE, "encryption")
-    await sync_config(gateway.sessions, gateway.config.settings, gateway.keys)
+    await sync_config(gateway.sessions, gateway.settings, gateway.keys)
     current = await public_key(vapi, auth)
     assert current["kid"] != key["kid"]  # rotated: the old key is retired, not deleted
     aid = new_id()
