@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import or_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from gateway.store.lifecycle import SubmissionStatus
+from gateway.store.lifecycle import SubmissionStatus, still
 from gateway.store.models import DeliveryAttempt, Submission, utcnow
 
 __all__ = ["Busy", "Claimed", "claim", "held", "release", "release_values"]
@@ -54,17 +54,15 @@ async def claim(
         if row.claimed_until is not None and _aware(row.claimed_until) > now:
             return Busy((_aware(row.claimed_until) - now).total_seconds())
         interrupted = row.claim_attempt if row.claimed_until is not None else None
-        taken = await session.execute(
-            update(Submission)
-            .where(
-                Submission.id == submission_id,
-                Submission.status == SubmissionStatus.VALIDATED,
-                or_(Submission.claimed_until.is_(None), Submission.claimed_until <= now),
-            )
-            .values(claimed_until=now + dt.timedelta(seconds=lease), claim_attempt=attempt)
-            .execution_options(synchronize_session=False)
+        taken = await still(
+            session,
+            submission_id,
+            SubmissionStatus.VALIDATED,
+            or_(Submission.claimed_until.is_(None), Submission.claimed_until <= now),
+            claimed_until=now + dt.timedelta(seconds=lease),
+            claim_attempt=attempt,
         )
-        if taken.rowcount != 1:  # type: ignore[attr-defined]
+        if not taken:
             return Busy(lease)
         if interrupted is not None:
             session.add(

@@ -18,7 +18,7 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import ColumnElement, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.store.models import Submission, utcnow
@@ -50,10 +50,17 @@ STEPS: dict[SubmissionStatus, frozenset[SubmissionStatus]] = {
 
 
 async def _guarded(
-    session: AsyncSession, submission_id: str, status: SubmissionStatus, values: dict[str, Any]
+    session: AsyncSession,
+    submission_id: str,
+    status: SubmissionStatus,
+    values: dict[str, Any],
+    conditions: tuple[ColumnElement[bool], ...] = (),
 ) -> bool:
     result = await session.execute(
-        update(Submission).where(Submission.id == submission_id, Submission.status == status).values(**values)
+        update(Submission)
+        .where(Submission.id == submission_id, Submission.status == status, *conditions)
+        .values(**values)
+        .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
@@ -77,6 +84,13 @@ async def transition(
     )
 
 
-async def still(session: AsyncSession, submission_id: str, status: SubmissionStatus, **values: Any) -> bool:
-    """Update ``values`` only while the submission is in ``status`` (a guard without a step)."""
-    return await _guarded(session, submission_id, status, {**values, "updated_at": utcnow()})
+async def still(
+    session: AsyncSession,
+    submission_id: str,
+    status: SubmissionStatus,
+    *conditions: ColumnElement[bool],
+    **values: Any,
+) -> bool:
+    """Update ``values`` only while the submission is in ``status`` (and meets ``conditions``):
+    a guard without a step. ``False`` if it is not."""
+    return await _guarded(session, submission_id, status, {**values, "updated_at": utcnow()}, conditions)

@@ -6,11 +6,11 @@ import asyncio
 import time
 from collections.abc import Awaitable
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import aiormq.exceptions
 import structlog
-from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 
 from gateway.broker import consuming
 from gateway.broker.amqp.channel import ERRORS, Publisher, dead_letter_of
@@ -22,10 +22,20 @@ from gateway.broker.base import (
     Handler,
     PublishError,
 )
+from gateway.broker.topology import Topology
 from gateway.errors import ConfigError
 
-if TYPE_CHECKING:
-    from gateway.broker.amqp.broker import AmqpBroker
+
+class Connections(Protocol):
+    """What a consumer needs of its broker: channels, the topology, timing, the consumer set."""
+
+    topology: Topology
+    reconnect_delay: tuple[float, float]
+    publish_timeout: float
+    consumers: set[AmqpConsumer]
+
+    async def channel(self) -> AbstractChannel: ...
+
 
 log = structlog.get_logger(__name__)
 
@@ -33,7 +43,7 @@ log = structlog.get_logger(__name__)
 class AmqpConsumer:
     """One handler on one RabbitMQ queue, on its own channel, re-subscribed after any loss."""
 
-    def __init__(self, broker: AmqpBroker, queue: str, handler: Handler, prefetch: int) -> None:
+    def __init__(self, broker: Connections, queue: str, handler: Handler, prefetch: int) -> None:
         if prefetch < 1:
             raise ValueError("prefetch must be at least 1")
         self._broker = broker
