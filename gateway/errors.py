@@ -12,6 +12,15 @@
     ├── ConfigError                   the operator's configuration is wrong; stop at start-up
     ├── TransientError                may succeed later (broker down, timeout): retry with backoff
     └── PermanentError                will never succeed for this input: park or reject
+        ├── JweFormatError            gateway.crypto.compact: not a compact JWE, or its header is
+        │                             not allowed; ``reason`` (also the ``slug``) says which
+        ├── DecryptionError           gateway.crypto.jwe: the destination's keys cannot open the JWE
+        │                             (one message for every cause); slug ``encryption-issue``
+        └── JwsError                  gateway.crypto.jws: a JWS that is malformed, uses another
+                                      algorithm or does not verify; slug ``jws-invalid``
+
+The validation and adapter errors hang below these branches too; ``gateway.validation.errors``
+and ``gateway.adapters.errors`` draw their subtrees.
 
 HTTP status and problem type are derived from the class (see ``gateway.api.problems``); the
 ``slug`` names the problem type, ``detail`` is safe to show to the client.

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.crypto.b64 import b64url_decode
+from gateway.errors import PermanentError
 
 _B64URL = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 MAX_HEADER_CHARS = 4096
@@ -27,11 +28,17 @@ _ALLOWED = {"alg", "enc", "kid", "cty", "zip", "typ"}
 _KEEP = {0: MAX_HEADER_CHARS, 2: 32, 4: 64}  # header, IV, tag: the segments worth keeping
 
 
-class JweFormatError(ValueError):
-    """Not a compact JWE, or its protected header is not allow-listed. ``reason`` is stable."""
+class JweFormatError(PermanentError):
+    """Not a compact JWE, or its protected header is not allow-listed.
+
+    ``reason`` is stable (``jwe-malformed``, ``jwe-header-invalid``, ``jwe-header-not-allowed``,
+    ``jwe-unknown-key``) and is also the ``slug``.
+    """
+
+    slug = "jwe-malformed"
 
     def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
+        super().__init__(detail, slug=reason)
         self.reason = reason
 
 
@@ -59,9 +66,7 @@ def check_header(segment: bytes, kids: Collection[str]) -> dict[str, Any]:
         raise JweFormatError("jwe-header-invalid", "protected header too large")
     try:
         header = json.loads(b64url_decode(segment).decode("utf-8"), object_pairs_hook=_no_duplicates)
-    except (ValueError, UnicodeDecodeError) as exc:
-        if isinstance(exc, JweFormatError):
-            raise
+    except (ValueError, UnicodeDecodeError) as exc:  # a duplicate member's JweFormatError passes through
         raise JweFormatError("jwe-header-invalid", "protected header is not base64url JSON") from exc
     if not isinstance(header, dict):
         raise JweFormatError("jwe-header-invalid", "protected header is not a JSON object")

@@ -16,12 +16,15 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from gateway.crypto.b64 import b64_to_int, b64url_decode, b64url_encode
+from gateway.errors import PermanentError
 
 _PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA512()), salt_length=64)  # RFC 7518 §3.5: salt = hash size
 
 
-class JwsError(ValueError):
+class JwsError(PermanentError):
     """The token is malformed, uses another algorithm, or its signature does not verify."""
+
+    slug = "jws-invalid"
 
 
 def _encode(obj: dict[str, Any]) -> str:
