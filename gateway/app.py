@@ -24,7 +24,7 @@ import structlog
 from fastapi import FastAPI, Request, Response
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from gateway.adapters import AdapterRegistry
+from gateway.adapters.host import AdapterRegistry
 from gateway.api import problems
 from gateway.api.auth import router as auth_router
 from gateway.api.deps import ApiServices

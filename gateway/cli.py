@@ -169,8 +169,8 @@ def cmd_schemas(args: argparse.Namespace) -> int:
 
 
 def cmd_adapters_list(args: argparse.Namespace) -> int:
-    from gateway.adapters import AdapterRegistry
     from gateway.adapters.commands import list_adapters
+    from gateway.adapters.host import AdapterRegistry
 
     print(list_adapters(AdapterRegistry.discover(), as_json=args.json))
     return 0

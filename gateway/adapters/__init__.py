@@ -6,21 +6,16 @@ Adapter authors import only from here (and the testing kit from ``gateway.adapte
 
 See :class:`Adapter` for the contract and the lifecycle, :class:`Submission` for what is delivered,
 :class:`TransientDeliveryError` / :class:`PermanentDeliveryError` for how to fail, and
-:class:`AdapterRegistry` for how the gateway finds adapters (entry-point group
-``xoev_gateway.adapters``).
+:func:`safe_filename` / :func:`unique_filename` / :func:`is_safe_filename` for naming files. An
+adapter is found through the entry-point group ``xoev_gateway.adapters``; the gateway's side of
+that (registry, entry-point group, load errors) is :mod:`gateway.adapters.host`.
 """
 
 from __future__ import annotations
 
 from gateway.adapters.base import Adapter, AdapterOptions, NoOptions
-from gateway.adapters.errors import (
-    AdapterLoadError,
-    AdapterNotFoundError,
-    PermanentDeliveryError,
-    TransientDeliveryError,
-)
+from gateway.adapters.errors import PermanentDeliveryError, TransientDeliveryError
 from gateway.adapters.names import is_safe_filename, safe_filename, unique_filename
-from gateway.adapters.registry import ENTRY_POINT_GROUP, AdapterInfo, AdapterRegistry
 from gateway.adapters.submission import (
     AttachmentView,
     AuthenticationTags,
@@ -32,13 +27,8 @@ from gateway.adapters.submission import (
 from gateway.errors import ConfigError
 
 __all__ = [
-    "ENTRY_POINT_GROUP",
     "Adapter",
-    "AdapterInfo",
-    "AdapterLoadError",
-    "AdapterNotFoundError",
     "AdapterOptions",
-    "AdapterRegistry",
     "AttachmentView",
     "AuthenticationTags",
     "ConfigError",

@@ -10,7 +10,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.adapters import Adapter, AdapterRegistry
+from gateway.adapters import Adapter
+from gateway.adapters.host import AdapterRegistry
 from gateway.config.model import TenantConfig
 from gateway.errors import ConfigError
 

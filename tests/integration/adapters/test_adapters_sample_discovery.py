@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.adapters import ENTRY_POINT_GROUP, AdapterRegistry, ConfigError
+from gateway.adapters import ConfigError
 from gateway.adapters.commands import list_adapters
+from gateway.adapters.host import ENTRY_POINT_GROUP, AdapterRegistry
 from gateway.adapters.testing import make_submission, running
 
 IN_CI = os.environ.get("CI", "").lower() == "true"

@@ -10,7 +10,8 @@ import pytest
 from adapters.demo import DemoCrashAdapter, DemoOkAdapter, DemoRejectAdapter
 from adapters.filesystem import FilesystemAdapter
 from adapters.http_endpoint import HttpAdapter
-from gateway.adapters import Adapter, AdapterRegistry
+from gateway.adapters import Adapter
+from gateway.adapters.host import AdapterRegistry
 from tests.unit.adapters.vendor_server import VendorServer
 
 SECRET = "vendor-shared-secret-0123456789abcdef"

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from adapters.demo import DemoCrashAdapter, DemoOkAdapter, DemoRejectAdapter
-from gateway.adapters import Adapter, AdapterRegistry, PermanentDeliveryError, Submission
+from gateway.adapters import Adapter, PermanentDeliveryError, Submission
+from gateway.adapters.host import AdapterRegistry
 from gateway.adapters.testing import AdapterContractTests, make_submission
 from gateway.errors import PermanentError, TransientError
 

@@ -10,14 +10,14 @@ import pytest
 
 from adapters.demo import DemoOkAdapter
 from adapters.filesystem import FilesystemAdapter
-from gateway.adapters import (
+from gateway.adapters import ConfigError
+from gateway.adapters.commands import list_adapters, option_rows
+from gateway.adapters.host import (
     ENTRY_POINT_GROUP,
     AdapterLoadError,
     AdapterNotFoundError,
     AdapterRegistry,
-    ConfigError,
 )
-from gateway.adapters.commands import list_adapters, option_rows
 from tests.unit.adapters.conftest import BUILT_INS, ENTRY_POINTS
 
 

@@ -10,6 +10,7 @@ import pytest
 from pydantic import BaseModel, HttpUrl
 
 import gateway.adapters
+import gateway.adapters.host
 from gateway.adapters import (
     Adapter,
     AdapterOptions,
@@ -29,14 +30,10 @@ from gateway.errors import GatewayError, PermanentError, TransientError
 
 
 def test_exported_members_are_pinned() -> None:
+    """Vendors get the SDK from ``gateway.adapters``; the gateway's own side is ``gateway.adapters.host``."""
     assert gateway.adapters.__all__ == [
-        "ENTRY_POINT_GROUP",
         "Adapter",
-        "AdapterInfo",
-        "AdapterLoadError",
-        "AdapterNotFoundError",
         "AdapterOptions",
-        "AdapterRegistry",
         "AttachmentView",
         "AuthenticationTags",
         "ConfigError",
@@ -51,9 +48,19 @@ def test_exported_members_are_pinned() -> None:
         "safe_filename",
         "unique_filename",
     ]
-    for name in gateway.adapters.__all__:
-        assert getattr(gateway.adapters, name) is not None
-    assert gateway.adapters.ENTRY_POINT_GROUP == "xoev_gateway.adapters"
+    assert gateway.adapters.host.__all__ == [
+        "ENTRY_POINT_GROUP",
+        "AdapterInfo",
+        "AdapterLoadError",
+        "AdapterNotFoundError",
+        "AdapterRegistry",
+    ]
+    for module in (gateway.adapters, gateway.adapters.host):
+        for name in module.__all__:
+            assert getattr(module, name) is not None
+    for name in gateway.adapters.host.__all__:
+        assert not hasattr(gateway.adapters, name), f"{name} is the host's, not the vendors'"
+    assert gateway.adapters.host.ENTRY_POINT_GROUP == "xoev_gateway.adapters"
 
 
 class UrlOptions(AdapterOptions):
