@@ -1,9 +1,10 @@
 """Payload validation: the XSD catalogue, hardened XML and JSON parsing, metadata schemas.
 
-The only home of lxml, xmlschema and jsonschema. Everything a caller needs is exported
-here; each failure is a :class:`PayloadRejected` subclass whose ``slug`` is the
-FIT-Connect reject problem (``syntax-violation``, ``schema-violation``,
-``unsupported-schema``, ``missing-schema``) and whose ``findings`` say where.
+The only home of lxml and jsonschema; every lxml parser comes from
+:mod:`gateway.validation.parsers`. Everything a caller needs is exported here; each
+failure is a :class:`PayloadRejected` subclass whose ``slug`` is the FIT-Connect reject
+problem (``syntax-violation``, ``schema-violation``, ``unsupported-schema``,
+``missing-schema``) and whose ``findings`` say where.
 Loading problems are :class:`CatalogueError` (a ``ConfigError``).
 """
 
