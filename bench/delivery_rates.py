@@ -13,7 +13,7 @@ Publishing (persistent, publisher confirms, durable quorum queues):
 Consuming (manual ack, same prefetch, same N messages of the same shape):
 
 * raw aio-pika ``queue.consume`` with ``await message.ack()`` (the baseline);
-* ``AmqpBroker.consume`` with a no-op handler returning ``Outcome.ACK``, gateway logging at
+* ``AmqpBroker.consume`` with a no-op handler returning ``DONE``, gateway logging at
   ``info`` (JSON to /dev/null, one ``delivery_settled`` line per message, as ``xgw serve`` logs);
 * the same at log level ``warning`` (to show what the per-message log line costs).
 
@@ -53,14 +53,14 @@ from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMe
 from sqlalchemy import delete, insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from gateway.broker import Delivery, Outcome, OutgoingMessage, Relay, Topology
+from gateway.broker import DONE, Delivery, Outcome, OutgoingMessage, Topology
 from gateway.broker.amqp import AmqpBroker
 from gateway.broker.base import ATTEMPT_HEADER, CONTENT_TYPE, encode_envelope
-from gateway.stages.relay import OutboxRow
+from gateway.stages.relay import Relay
 from gateway.logging import configure_logging
 from gateway.store.db import open_database
 from gateway.store.models import Outbox
-from gateway.store.outbox import DatabaseOutbox
+from gateway.store.outbox import DatabaseOutbox, OutboxRow
 
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
@@ -244,7 +244,7 @@ async def gateway_consume(broker: AmqpBroker, queue_name: str, n: int, prefetch:
         if count == n:
             end = time.perf_counter()
             done.set()
-        return Outcome.ACK
+        return DONE
 
     consumer = await broker.consume(queue_name, handler, prefetch=prefetch)
     await done.wait()
@@ -331,7 +331,7 @@ async def fill_outbox(engine: AsyncEngine, sessions: Sessions, msgs: Msgs) -> No
     async with sessions.begin() as session:
         await session.execute(delete(Outbox))
         await session.execute(insert(Outbox), [
-            {"queue": "process", "message_id": mid, "envelope": env} for mid, env in msgs])
+            {"queue": "validate", "message_id": mid, "envelope": env} for mid, env in msgs])
     if engine.dialect.name == "postgresql":  # statistics as autovacuum would have them
         async with engine.connect() as conn:
             await (await conn.execution_options(isolation_level="AUTOCOMMIT")).execute(
