@@ -65,7 +65,6 @@ SDK = "gateway.adapters"
 HOMES: Mapping[str, tuple[str, ...]] = {
     "cryptography": ("gateway.crypto",),
     "lxml": ("gateway.validation",),
-    "xmlschema": ("gateway.validation",),
     "jsonschema": ("gateway.validation",),
     "aio_pika": ("gateway.broker.amqp",),
     "aiormq": ("gateway.broker.amqp",),
