@@ -5,7 +5,8 @@ The checker looks at four histories and classifies every submission as rabbitmq/
 
 * HTTP: which submissions the sender saw accepted (200 on submit);
 * database: final status, event log, outbox rows and how often each was claimed;
-* vendor: POSTs and effects per ``Idempotency-Key`` (the vendor dedupes on it);
+* vendor: POSTs and effects per ``Idempotency-Key`` (the vendor dedupes on it), and whether two
+  POSTs of one key were at the vendor at the same time (never allowed: the deliver stage's claim);
 * worker logs: every ``delivery_settled`` line (queue, message id, attempt, redelivered).
 
 ``lost`` = accepted but no vendor effect; ``unexpected`` = a vendor effect for an id never
@@ -24,11 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 import httpx
 
 from gateway.crypto.b64 import b64url_decode
 from tests.conftest import ACTIVE, SECRET, XBAU
+from tests.faults.cluster import overlapping
 from tests.helpers import (
     bearer,
     create,
@@ -41,8 +43,11 @@ from tests.helpers import (
     verify_event_log,
 )
 
-SAMPLE = (Path(__file__).parents[1] / "data/corpus/xbau-2.6/samples/made-here"
-          / "MADE-HERE_minimal_baugenehmigung.antrag.0200.xml")
+SAMPLE = (
+    Path(__file__).parents[1]
+    / "data/corpus/xbau-2.6/samples/made-here"
+    / "MADE-HERE_minimal_baugenehmigung.antrag.0200.xml"
+)
 FINAL = ("delivered", "rejected", "parked")
 ACCEPT = "accept-submission"
 
@@ -56,8 +61,9 @@ class History:
     seconds: float = 0.0
 
 
-async def _send_one(api: httpx.AsyncClient, auth: dict[str, str], key: dict[str, Any],
-                    history: History) -> None:
+async def _send_one(
+    api: httpx.AsyncClient, auth: dict[str, str], key: dict[str, Any], history: History
+) -> None:
     xml, pdf, aid = SAMPLE.read_bytes(), b"%PDF-1.4 Lageplan " + new_id().encode(), new_id()
     sid: str | None = None
     try:
@@ -121,7 +127,8 @@ async def verified_event_names(base_url: str, case_id: str) -> list[str]:
 
 async def rabbitmqctl(*args: str, within: float = 120.0) -> str:
     process = await asyncio.create_subprocess_exec(
-        "rabbitmqctl", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        "rabbitmqctl", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
     try:
         out, err = await asyncio.wait_for(process.communicate(), within)
     except TimeoutError:
@@ -135,10 +142,14 @@ async def rabbitmqctl(*args: str, within: float = 120.0) -> str:
 
 async def listed_queues(namespace: str) -> dict[str, dict[str, int]]:
     """``rabbitmqctl list_queues`` for the queues of ``namespace``: name → messages, consumers."""
-    listed = json.loads(await rabbitmqctl("list_queues", "-q", "name", "messages", "consumers",
-                                          "--formatter", "json"))
-    return {q["name"]: {"messages": int(q["messages"] or 0), "consumers": int(q["consumers"] or 0)}
-            for q in listed if q["name"].startswith(f"{namespace}.")}
+    listed = json.loads(
+        await rabbitmqctl("list_queues", "-q", "name", "messages", "consumers", "--formatter", "json")
+    )
+    return {
+        q["name"]: {"messages": int(q["messages"] or 0), "consumers": int(q["consumers"] or 0)}
+        for q in listed
+        if q["name"].startswith(f"{namespace}.")
+    }
 
 
 @dataclass
@@ -157,6 +168,7 @@ class Result:
     vendor_extra_posts: int
     redeliveries: int  # deliveries with redelivered=True (consumer crash / broker restart)
     republished: int  # extra deliveries of the same (queue, message, attempt) not flagged redelivered
+    # (nor a copy coming back after it waited for a held claim)
     outbox_reclaimed: int  # outbox rows claimed more than once by relays
     accept_events: dict[str, int]  # submission id → accept events, where != 1
     bad_logs: dict[str, list[str]]  # submission id → event names, where not ending in accept
@@ -165,6 +177,7 @@ class Result:
     seconds: float
     send_seconds: float
     notes: list[str] = field(default_factory=list)
+    overlapping: dict[str, int] = field(default_factory=dict)  # key → pairs of its POSTs at once
 
     def line(self) -> str:
         return (
@@ -172,7 +185,8 @@ class Result:
             f"lost={len(self.lost)} unexpected={len(self.unexpected)} "
             f"effect_duplicates={len(self.effect_duplicates)} "
             f"duplicated_at_broker_absorbed: vendor_repeated_keys={self.vendor_repeated_keys} "
-            f"(extra_posts={self.vendor_extra_posts}) redeliveries={self.redeliveries} "
+            f"(extra_posts={self.vendor_extra_posts}) overlapping_posts={len(self.overlapping)} "
+            f"redeliveries={self.redeliveries} "
             f"republished={self.republished} outbox_reclaimed={self.outbox_reclaimed} "
             f"retries={self.retries} outbox_max_lag={self.outbox_max_lag:.1f}s statuses={self.statuses} "
             f"send={self.send_seconds:.1f}s total={self.seconds:.1f}s"
@@ -189,6 +203,8 @@ class Result:
             out.append(f"unexpected (vendor effect, never accepted): {self.unexpected[:10]}")
         if self.effect_duplicates:
             out.append(f"duplicated effects at the vendor: {dict(list(self.effect_duplicates.items())[:10])}")
+        if self.overlapping:
+            out.append(f"the vendor had POSTs of one submission at the same time: {self.overlapping}")
         if self.delivered != self.sent:
             out.append(f"database: {self.delivered} of {self.sent} delivered; statuses {self.statuses}")
         if self.accept_events:
@@ -206,7 +222,8 @@ async def wait_final(dsn: str, ids: list[str], within: float) -> dict[str, int]:
         while True:
             rows = await connection.fetch(
                 "SELECT status, count(*) AS n FROM submissions WHERE id = ANY($1::text[]) GROUP BY status",
-                ids)
+                ids,
+            )
             statuses = {r["status"]: r["n"] for r in rows}
             if sum(statuses.get(s, 0) for s in FINAL) == len(ids) or time.monotonic() > deadline:
                 return statuses
@@ -243,8 +260,13 @@ async def wait_queues(namespace: str, work_queues: list[str], within: float) -> 
 
 
 async def check(
-    scenario: str, dsn: str, history: History, vendor: Any, settled: list[dict[str, Any]],
-    started: float, notes: list[str] | None = None,
+    scenario: str,
+    dsn: str,
+    history: History,
+    vendor: Any,
+    settled: list[dict[str, Any]],
+    started: float,
+    notes: list[str] | None = None,
 ) -> Result:
     """Classify every submission; see the module docstring."""
     accepted = set(history.accepted)
@@ -254,7 +276,8 @@ async def check(
         events = await connection.fetch("SELECT submission_id, event FROM events ORDER BY id")
         reclaimed = await connection.fetchval("SELECT count(*) FROM outbox WHERE attempts > 1")
         lag = await connection.fetchval(
-            "SELECT coalesce(extract(epoch FROM max(sent_at - created_at)), 0) FROM outbox")
+            "SELECT coalesce(extract(epoch FROM max(sent_at - created_at)), 0) FROM outbox"
+        )
     finally:
         await connection.close()
     status = {r["id"]: r["status"] for r in rows}
@@ -265,8 +288,14 @@ async def check(
     effects = dict(vendor.effects)
     posts = vendor.posts_per_key()
 
+    # A copy that waited for a held claim comes back with the same attempt number: that is the
+    # worker's own delay, not a second publish.
     per_delivery = collections.Counter(
-        (e.get("queue"), e.get("message_id"), e.get("attempt")) for e in settled if not e.get("redelivered"))
+        (e.get("queue"), e.get("message_id"), e.get("attempt")) for e in settled if not e.get("redelivered")
+    )
+    per_delivery.subtract(
+        (e.get("queue"), e.get("message_id"), e.get("attempt")) for e in settled if waited_for_claim(e)
+    )
     return Result(
         scenario=scenario,
         sent=len(accepted),
@@ -288,9 +317,14 @@ async def check(
         seconds=time.monotonic() - started,
         send_seconds=history.seconds,
         notes=list(notes or []),
+        overlapping={k: len(pairs) for k, pairs in overlapping(vendor.post_windows()).items()},
     )
+
+
+def waited_for_claim(entry: dict[str, Any]) -> bool:
+    """Whether a ``delivery_settled`` line is a copy delayed because an attempt held the claim."""
+    return entry.get("outcome") == "delay" and "holds the claim" in str(entry.get("reason", ""))
 
 
 def settled_lines(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [e for e in lines if e.get("event") == "delivery_settled"]
-

@@ -53,15 +53,18 @@ def _toml(value: Any) -> str:
     raise TypeError(type(value))
 
 
-def write_config(path: Path, vendor_url: str, secret_hash: str) -> None:
-    """One tenant, one destination whose XBau service is bound to the ``http`` adapter."""
+def write_config(path: Path, vendor_url: str, secret_hash: str, adapter_timeout: float = 10.0) -> None:
+    """One tenant, one destination whose XBau service is bound to the ``http`` adapter (whose
+    ``timeout_seconds`` per network operation is ``adapter_timeout``)."""
     service = {
         "identifier": LEIKA,
         "name": "Baugenehmigung",
         "regions": ["064350014014"],
         "submission_schemas": [{"schema_uri": XBAU, "mime_type": "application/xml"}],
-        "adapter": {"name": "http", "options": {"url": vendor_url, "secret": VENDOR_SECRET,
-                                                "timeout_seconds": 10.0}},
+        "adapter": {
+            "name": "http",
+            "options": {"url": vendor_url, "secret": VENDOR_SECRET, "timeout_seconds": adapter_timeout},
+        },
     }
     lines = [
         "[[tenants]]",
@@ -78,16 +81,45 @@ def write_config(path: Path, vendor_url: str, secret_hash: str) -> None:
     path.write_text("\n".join(lines))
 
 
+@dataclass(frozen=True)
+class PostWindow:
+    """One POST as the vendor saw it: from its request line to the end of its handling (the
+    answer written, or the client gone), on the monotonic clock of the test process."""
+
+    key: str  # Idempotency-Key ("" when missing)
+    started: float
+    ended: float
+    port: int  # the client's port
+
+
+def overlapping(windows: list[PostWindow]) -> dict[str, list[tuple[PostWindow, PostWindow]]]:
+    """Idempotency-Key → pairs of its POSTs that were at the vendor at the same time."""
+    by_key: dict[str, list[PostWindow]] = {}
+    for window in windows:
+        by_key.setdefault(window.key, []).append(window)
+    out: dict[str, list[tuple[PostWindow, PostWindow]]] = {}
+    for key, posts in by_key.items():
+        posts.sort(key=lambda w: w.started)
+        pairs = [(a, b) for i, a in enumerate(posts) for b in posts[i + 1 :] if b.started < a.ended]
+        if pairs:
+            out[key] = pairs
+    return out
+
+
 class CountingVendor(VendorServer):
     """The deduplicating vendor endpoint, plus: every POST waits ``delay`` seconds after its
     effect is recorded and before it is answered (F12: "vendor effect done, gateway not yet
     acked"), and the client ports of the POSTs inside that window are known, so that a test can
-    kill the worker that sent one."""
+    kill the worker that sent one. Every POST's window (start, end, per ``Idempotency-Key``) is
+    recorded in ``windows``, so that a test can tell whether one submission was POSTed twice at
+    the same time (see :func:`overlapping`)."""
 
     def __init__(self, spool: Path, secret: str | None = None, delay: float = 0.0) -> None:
         super().__init__(spool, secret)
         self.delay = delay
         self.in_flight: dict[int, str] = {}  # client port → Idempotency-Key, effect done, unanswered
+        self.in_flight_since: dict[int, float] = {}  # client port → when its effect was recorded
+        self.windows: list[PostWindow] = []
         self._flight_lock = threading.Lock()
         self._local = threading.local()
         vendor = self
@@ -95,11 +127,16 @@ class CountingVendor(VendorServer):
 
         class Handler(base):  # type: ignore[misc, valid-type]
             def do_POST(self) -> None:  # noqa: N802
+                started = time.monotonic()
                 vendor._local.port = self.client_address[1]
                 try:
                     super().do_POST()
                 finally:
                     vendor._leave()
+                    key = self.headers.get("Idempotency-Key", "")
+                    window = PostWindow(key, started, time.monotonic(), self.client_address[1])
+                    with vendor._flight_lock:
+                        vendor.windows.append(window)
 
             def _send(self, answer: Answer) -> None:
                 vendor._leave()  # before the answer leaves: the window is closed from here on
@@ -110,11 +147,13 @@ class CountingVendor(VendorServer):
     def _leave(self) -> None:
         with self._flight_lock:
             self.in_flight.pop(getattr(self._local, "port", -1), None)
+            self.in_flight_since.pop(getattr(self._local, "port", -1), None)
 
     def answer_for(self, key: str) -> Answer:
         answer = super().answer_for(key)
         with self._flight_lock:
             self.in_flight[getattr(self._local, "port", -1)] = key
+            self.in_flight_since[getattr(self._local, "port", -1)] = time.monotonic()
         if self.delay and not answer.delay:
             return Answer(answer.status, answer.headers, answer.body, self.delay)
         return answer
@@ -130,6 +169,21 @@ class CountingVendor(VendorServer):
     def in_flight_ports(self) -> set[int]:
         with self._flight_lock:
             return set(self.in_flight)
+
+    def in_flight_keys(self) -> set[str]:
+        """Idempotency-Keys of the POSTs whose effect is recorded and whose answer is not sent."""
+        with self._flight_lock:
+            return set(self.in_flight.values())
+
+    def in_flight_started_after(self, moment: float) -> int:
+        """How many POSTs in flight had their effect recorded after ``moment`` (monotonic)."""
+        with self._flight_lock:
+            return sum(1 for since in self.in_flight_since.values() if since > moment)
+
+    def post_windows(self) -> list[PostWindow]:
+        """The windows of the POSTs finished so far."""
+        with self._flight_lock:
+            return list(self.windows)
 
 
 @dataclass
@@ -205,15 +259,27 @@ class GatewayCluster:
         self.procs: list[Proc] = []
         self._counter: dict[str, int] = {}
 
-    def _spawn(self, role: str, *args: str) -> Proc:
+    def _spawn(self, role: str, *args: str, env: dict[str, str] | None = None) -> Proc:
         n = self._counter[role] = self._counter.get(role, 0) + 1
         name = f"{role}{n}"
         log = self.root / f"{name}.log"
-        env = {**os.environ, **self.env, "XGW_BASE_URL": self.base_url, "PYTHONUNBUFFERED": "1"}
+        env = {
+            **os.environ,
+            **self.env,
+            **(env or {}),
+            "XGW_BASE_URL": self.base_url,
+            "PYTHONUNBUFFERED": "1",
+        }
         with log.open("wb") as out:
             popen = subprocess.Popen(  # noqa: S603 - our own CLI
-                [str(XGW), role, *args], env=env, stdin=subprocess.DEVNULL, stdout=out,
-                stderr=subprocess.STDOUT, cwd=self.root, start_new_session=True)
+                [str(XGW), role, *args],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=self.root,
+                start_new_session=True,
+            )
         proc = Proc(name, role, popen, log)
         self.procs.append(proc)
         return proc
@@ -233,9 +299,10 @@ class GatewayCluster:
                 await asyncio.sleep(0.2)
         raise RuntimeError(f"{proc.name} not healthy within {within}s:\n{proc.log_text()[-4000:]}")
 
-    def spawn_stage(self, role: str) -> Proc:
-        """``relay`` or ``worker``, not waited for (see :meth:`wait_started`)."""
-        return self._spawn(role)
+    def spawn_stage(self, role: str, env: dict[str, str] | None = None) -> Proc:
+        """``relay`` or ``worker``, not waited for (see :meth:`wait_started`); ``env`` overrides
+        the cluster's environment for this process only (e.g. its own ``XGW_AMQP_URL``)."""
+        return self._spawn(role, env=env)
 
     async def wait_started(self, *procs: Proc, within: float = 60.0) -> None:
         """Until each stage process logged ``pipeline_started`` (topology declared, consuming)."""
@@ -246,11 +313,12 @@ class GatewayCluster:
                     raise RuntimeError(f"{proc.name} exited:\n{proc.log_text()[-4000:]}")
                 if time.monotonic() > deadline:
                     raise RuntimeError(
-                        f"{proc.name} did not start within {within}s:\n{proc.log_text()[-4000:]}")
+                        f"{proc.name} did not start within {within}s:\n{proc.log_text()[-4000:]}"
+                    )
                 await asyncio.sleep(0.1)
 
-    async def start_stage(self, role: str) -> Proc:
-        proc = self.spawn_stage(role)
+    async def start_stage(self, role: str, env: dict[str, str] | None = None) -> Proc:
+        proc = self.spawn_stage(role, env)
         await self.wait_started(proc)
         return proc
 

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 from typing import Protocol
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 import pytest
 
 from gateway.broker import RetryPolicy, Topology
@@ -24,6 +24,7 @@ from tests.integration.delivery.conftest import AMQP_URL, delete_topology, requi
 
 RETRY_DELAYS_MS = (200, 500, 1000)
 MAX_ATTEMPTS = 30  # 30 attempts ≈ 26 s of retries: a few seconds of faults never park anything
+DELIVER_TIMEOUT_SECONDS = 15  # bounds an adapter call (the http adapter's own timeout is 10 s)
 PG_DSN = PG_ADMIN_URL.replace("postgresql+asyncpg://", "postgresql://")
 
 
@@ -60,25 +61,28 @@ class FaultRig:
 
 
 class RigFactory(Protocol):
-    def __call__(self, vendor_delay: float = 0.0, **env: str) -> Awaitable[FaultRig]: ...
+    def __call__(
+        self, vendor_delay: float = 0.0, adapter_timeout: float = 10.0, **env: str
+    ) -> Awaitable[FaultRig]: ...
 
 
 @pytest.fixture
 async def rig_factory(
     tmp_path: Path, key_template: Path, secret_hashes: dict[str, str], fault_database: str
 ) -> AsyncIterator[RigFactory]:
-    """``await make(vendor_delay=..., **env)`` → a :class:`FaultRig` with nothing started yet."""
+    """``await make(vendor_delay=..., adapter_timeout=..., **env)`` → a :class:`FaultRig` with
+    nothing started yet (``adapter_timeout``: the ``http`` adapter's timeout per operation)."""
     await require_rabbitmq()
     namespace = f"f{uuid.uuid4().hex[:12]}"
     made: list[FaultRig] = []
 
-    async def make(vendor_delay: float = 0.0, **env: str) -> FaultRig:
+    async def make(vendor_delay: float = 0.0, adapter_timeout: float = 10.0, **env: str) -> FaultRig:
         (tmp_path / "spool").mkdir()
         vendor = CountingVendor(tmp_path / "spool", secret=VENDOR_SECRET, delay=vendor_delay)
         vendor.start()
         shutil.copytree(key_template, tmp_path / "keys")
         config = tmp_path / "xgw.toml"
-        write_config(config, vendor.url, secret_hashes[SECRET])
+        write_config(config, vendor.url, secret_hashes[SECRET], adapter_timeout)
         base = {
             "XGW_CONFIG": str(config),
             "XGW_DATABASE_URL": fault_database.replace("postgresql://", "postgresql+asyncpg://"),
@@ -91,6 +95,9 @@ async def rig_factory(
             "XGW_DELIVERY__RETRY_DELAYS_MS": "[" + ",".join(map(str, RETRY_DELAYS_MS)) + "]",
             "XGW_DELIVERY__MAX_ATTEMPTS": str(MAX_ATTEMPTS),
             "XGW_DELIVERY__RELAY_POLL_SECONDS": "0.2",
+            # A worker killed mid-call holds its claim for this + 10 s: the next attempt waits
+            # that long (the default, 300 s, would outlast every scenario).
+            "XGW_DELIVERY__DELIVER_TIMEOUT_SECONDS": str(DELIVER_TIMEOUT_SECONDS),
         }
         rig = FaultRig(GatewayCluster(tmp_path, {**base, **env}), vendor, namespace, fault_database)
         made.append(rig)

@@ -1,17 +1,20 @@
-"""The faults: broker stop, worker SIGKILL mid-delivery, relay SIGKILL between confirm and mark-sent."""
+"""The faults: broker stop, worker SIGKILL mid-delivery, relay SIGKILL between confirm and mark-sent,
+a worker's broker connection cut again and again while its vendor calls are in flight."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from urllib.parse import urlsplit
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 
 from tests.faults.checker import rabbitmqctl
 from tests.faults.cluster import CountingVendor, GatewayCluster, Proc
+from tests.integration.delivery.conftest import TcpProxy
 
 
 async def until(condition: Callable[[], bool], within: float, what: str) -> None:
@@ -48,8 +51,10 @@ async def stop_broker(seconds: float) -> str:
         await rabbitmqctl("await_startup")
         BROKER.stopped = False
     done = time.monotonic()
-    return (f"stop_app {stopped - started:.1f}s, down {restart - stopped:.1f}s, "
-            f"start_app+await_startup {done - restart:.1f}s")
+    return (
+        f"stop_app {stopped - started:.1f}s, down {restart - stopped:.1f}s, "
+        f"start_app+await_startup {done - restart:.1f}s"
+    )
 
 
 @dataclass
@@ -59,8 +64,9 @@ class WorkerKill:
     replacement: str
 
 
-async def kill_worker_mid_delivery(cluster: GatewayCluster, vendor: CountingVendor,
-                                   within: float = 60.0) -> WorkerKill:
+async def kill_worker_mid_delivery(
+    cluster: GatewayCluster, vendor: CountingVendor, within: float = 60.0
+) -> WorkerKill:
     """SIGKILL a worker while the vendor holds at least one of its POSTs (effect recorded, answer
     not yet sent: F12), then start a new worker."""
     vendor_port = urlsplit(vendor.url).port
@@ -96,8 +102,9 @@ WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ILIKE 
 """
 
 
-async def trap_relay(relay: Proc, dsn: str, within: float = 60.0, hold: float = 0.0,
-                     ignore: frozenset[int] = frozenset()) -> set[int]:
+async def trap_relay(
+    relay: Proc, dsn: str, within: float = 60.0, hold: float = 0.0, ignore: frozenset[int] = frozenset()
+) -> set[int]:
     """Hit the window "published and confirmed, not yet marked sent" (F4) deterministically and
     SIGKILL ``relay`` in it; returns the outbox rows it had published but not marked.
 
@@ -141,3 +148,81 @@ async def trap_relay(relay: Proc, dsn: str, within: float = 60.0, hold: float = 
     finally:
         await connection.close()
         await monitor.close()
+
+
+class WorkerLink(TcpProxy):
+    """The delivery tests' TCP proxy to RabbitMQ, put between one worker and the broker: cutting
+    it drops that worker's broker connection and nothing else (the relay publishes directly)."""
+
+    @property
+    def connections(self) -> int:
+        """Client connections open through the link."""
+        return len(self._writers) // 2
+
+
+@dataclass
+class LinkCuts:
+    """What :func:`cut_link_during_vendor_calls` did."""
+
+    done: int = 0
+    in_flight: list[int] = field(default_factory=list)  # vendor POSTs in flight at each cut
+    fresh: list[int] = field(default_factory=list)  # of those, begun on the connection being cut
+
+    def line(self) -> str:
+        return (
+            f"cuts={self.done} vendor_posts_in_flight_at_cuts={self.in_flight} "
+            f"begun_on_that_link={self.fresh}"
+        )
+
+
+def resubscriptions(worker: Proc, queue: str) -> int:
+    """How often ``worker`` logged that its consumer of ``queue`` subscribed again."""
+    return sum(
+        1
+        for line in worker.log_text().splitlines()
+        if '"consumer_resubscribed"' in line and f'"{queue}"' in line
+    )
+
+
+async def cut_link_during_vendor_calls(
+    link: WorkerLink,
+    worker: Proc,
+    vendor: CountingVendor,
+    queue: str,
+    cuts: int,
+    hold: float,
+    within: float = 60.0,
+) -> LinkCuts:
+    """Cut ``worker``'s broker connection ``cuts`` times, each time while the vendor holds at least
+    one POST (a delivery in flight).
+
+    Each round starts when the worker's consumer of ``queue`` is subscribed again after the
+    previous cut: the link is blackholed at once for ``hold`` seconds (the messages the broker
+    redelivers on the new subscription, and the worker's acks, stay in the link), then cut. So
+    a message is given back again and again while the vendor call it started is still running,
+    which is what used to drive submissions past the broker's delivery limit.
+    """
+    done = LinkCuts()
+    subscribed_at = time.monotonic()
+    for round_ in range(cuts):
+        if not worker.alive():
+            raise RuntimeError(f"{worker.name} died:\n{worker.log_text()[-3000:]}")
+        back = partial(lambda n: resubscriptions(worker, queue) >= n, round_)
+        await until(back, within, f"{worker.name} subscribed to {queue} again")
+        if round_:
+            subscribed_at = time.monotonic()
+        await until(
+            lambda: link.connections > 0 and bool(vendor.in_flight_ports()),
+            within,
+            "a vendor POST in flight and the worker connected",
+        )
+        link.pause()
+        try:
+            await asyncio.sleep(hold)  # pacing: what the broker sends now is never acked
+            done.in_flight.append(len(vendor.in_flight_ports()))
+            done.fresh.append(vendor.in_flight_started_after(subscribed_at))
+            await link.cut()
+        finally:
+            link.resume()
+        done.done += 1
+    return done

@@ -52,13 +52,13 @@ Nemesis = Callable[[FaultRig, History], Awaitable[list[str]]]
 Capture = pytest.CaptureFixture[str]
 
 
-async def run_scenario(rig: FaultRig, name: str, nemesis: Nemesis,
-                       capsys: Capture) -> Result:
+async def run_scenario(rig: FaultRig, name: str, nemesis: Nemesis, capsys: Capture) -> Result:
     cluster = rig.cluster
     started = time.monotonic()
     await cluster.start_api()
-    await cluster.wait_started(cluster.spawn_stage("relay"), cluster.spawn_stage("worker"),
-                               cluster.spawn_stage("worker"))
+    await cluster.wait_started(
+        cluster.spawn_stage("relay"), cluster.spawn_stage("worker"), cluster.spawn_stage("worker")
+    )
     boot = time.monotonic() - started
     history = History()
     sending = asyncio.create_task(send_submissions(cluster.base_url, SUBMISSIONS, history, CONCURRENCY))
@@ -70,15 +70,25 @@ async def run_scenario(rig: FaultRig, name: str, nemesis: Nemesis,
     statuses = await wait_final(rig.dsn, ids, FINAL_WITHIN)
     pending = await wait_outbox_sent(rig.dsn, 30.0)  # a trapped row waits for its lease (15 s)
     queues = await wait_queues(rig.namespace, rig.work_queues, 30.0)
-    result = await check(name, rig.dsn, history, rig.vendor, settled_lines(cluster.log_lines("worker")),
-                         started, [f"boot={boot:.1f}s", *notes])
+    result = await check(
+        name,
+        rig.dsn,
+        history,
+        rig.vendor,
+        settled_lines(cluster.log_lines("worker")),
+        started,
+        [f"boot={boot:.1f}s", *notes],
+    )
     sample = random.Random(0).sample(sorted(history.accepted.items()), 3)
     logs = {sid: await verified_event_names(cluster.base_url, case) for sid, case in sample}
     with capsys.disabled():
         print(f"\n{result.line()}")
     problems = result.problems()
-    problems += [f"event log of {sid} over HTTP: {names}" for sid, names in logs.items()
-                 if names != ["create-submission", "submit-submission", "accept-submission"]]
+    problems += [
+        f"event log of {sid} over HTTP: {names}"
+        for sid, names in logs.items()
+        if names != ["create-submission", "submit-submission", "accept-submission"]
+    ]
     if pending:
         problems.append(f"{pending} outbox rows still pending")
     for queue in rig.work_queues:
@@ -101,13 +111,18 @@ async def test_broker_stop_app_mid_run(rig_factory: RigFactory, capsys: Capture)
     rig = await rig_factory()
 
     async def nemesis(rig: FaultRig, history: History) -> list[str]:
-        await until(lambda: len(history.accepted) >= 150 and len(rig.vendor.effects) >= 50, 90,
-                    "150 accepted / 50 delivered")
+        await until(
+            lambda: len(history.accepted) >= 150 and len(rig.vendor.effects) >= 50,
+            90,
+            "150 accepted / 50 delivered",
+        )
         in_flight = len(history.accepted) - len(rig.vendor.effects)
         accepted = len(history.accepted)
         timing = await stop_broker(5.0)
-        return [f"at {accepted} accepted, ~{in_flight} in the pipeline: {timing}",
-                f"accepted while the broker was away: {len(history.accepted) - accepted}"]
+        return [
+            f"at {accepted} accepted, ~{in_flight} in the pipeline: {timing}",
+            f"accepted while the broker was away: {len(history.accepted) - accepted}",
+        ]
 
     await run_scenario(rig, "a: broker stop_app", nemesis, capsys)
     # The fault was felt: every consumer lost its subscription and got it back.
@@ -126,8 +141,10 @@ async def test_worker_sigkill_mid_delivery(rig_factory: RigFactory, capsys: Capt
         for threshold in (150, 350):
             await until(partial(reached, history, threshold), 120, f"{threshold} accepted")
             kill = await kill_worker_mid_delivery(rig.cluster, rig.vendor)
-            notes.append(f"SIGKILL {kill.killed} at {threshold} accepted with {kill.in_flight_at_kill} "
-                         f"vendor POSTs in flight → {kill.replacement}")
+            notes.append(
+                f"SIGKILL {kill.killed} at {threshold} accepted with {kill.in_flight_at_kill} "
+                f"vendor POSTs in flight → {kill.replacement}"
+            )
         return notes
 
     result = await run_scenario(rig, "b: worker SIGKILL", nemesis, capsys)
@@ -151,10 +168,12 @@ async def test_relay_sigkill_between_confirm_and_mark_sent(rig_factory: RigFacto
         second = await trap_relay(burst_relay, rig.dsn, ignore=frozenset(first))
         replacement = await cluster.start_stage("relay")
         trapped.update(first | second)
-        return [f"SIGKILL {relay.name} with {len(first)} rows published+confirmed, not marked",
-                f"SIGKILL {burst_relay.name} with {len(second)} rows published+confirmed, not marked "
-                f"({'its first batch' if first_batch(burst_relay) is None else 'a later batch'})",
-                f"→ {replacement.name}"]
+        return [
+            f"SIGKILL {relay.name} with {len(first)} rows published+confirmed, not marked",
+            f"SIGKILL {burst_relay.name} with {len(second)} rows published+confirmed, not marked "
+            f"({'its first batch' if first_batch(burst_relay) is None else 'a later batch'})",
+            f"→ {replacement.name}",
+        ]
 
     result = await run_scenario(rig, "c: relay SIGKILL before mark_sent", nemesis, capsys)
     # Every trapped row was claimed again and published a second time.
