@@ -14,13 +14,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import or_, update
+from sqlalchemy import ColumnElement, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.store.lifecycle import SubmissionStatus, still
 from gateway.store.models import DeliveryAttempt, Submission, utcnow
 
-__all__ = ["Busy", "Claimed", "claim", "held", "release", "release_values"]
+__all__ = ["Busy", "Claimed", "claim", "held", "release", "release_values", "unclaimed"]
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ async def claim(
             session,
             submission_id,
             SubmissionStatus.VALIDATED,
-            or_(Submission.claimed_until.is_(None), Submission.claimed_until <= now),
+            unclaimed(now),
             claimed_until=now + dt.timedelta(seconds=lease),
             claim_attempt=attempt,
         )
@@ -76,6 +76,11 @@ async def claim(
                 )
             )
     return Claimed(interrupted)
+
+
+def unclaimed(now: dt.datetime | None = None) -> ColumnElement[bool]:
+    """The condition "no unexpired claim" for a guarded update."""
+    return or_(Submission.claimed_until.is_(None), Submission.claimed_until <= (now or utcnow()))
 
 
 def held(row: Submission) -> bool:

@@ -14,7 +14,6 @@ one takes it, the other learns that it lost (``False``) and leaves the record al
 
 from __future__ import annotations
 
-import datetime as dt
 import enum
 from typing import Any
 
@@ -70,18 +69,16 @@ async def transition(
     submission_id: str,
     source: SubmissionStatus,
     target: SubmissionStatus,
-    *,
-    now: dt.datetime | None = None,
+    *conditions: ColumnElement[bool],
     **values: Any,
 ) -> bool:
-    """Move the submission from ``source`` to ``target`` (with ``values``) in ``session``'s
-    transaction; ``False`` if it is not in ``source`` any more. Raises ``ValueError`` for a step
-    the lifecycle does not allow."""
+    """Move the submission from ``source`` to ``target`` (with ``values``, if it meets
+    ``conditions``) in ``session``'s transaction; ``False`` if it is not in ``source`` any more.
+    Raises ``ValueError`` for a step the lifecycle does not allow."""
     if target not in STEPS[source]:
         raise ValueError(f"a submission cannot go from {source} to {target}")
-    return await _guarded(
-        session, submission_id, source, {**values, "status": target, "updated_at": now or utcnow()}
-    )
+    changed = {**values, "status": target, "updated_at": utcnow()}
+    return await _guarded(session, submission_id, source, changed, conditions)
 
 
 async def still(

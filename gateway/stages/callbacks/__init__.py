@@ -31,6 +31,6 @@ class CallbackStage:
     async def parked(self, delivery: Delivery, reason: str) -> Outcome:
         submission_id = StageMessage.parse(delivery.envelope).submission_id
         async with self.sessions.begin() as session:
-            record_parked(session, delivery.origin, delivery.message_id, submission_id, reason)
+            await record_parked(session, delivery.origin, delivery.message_id, submission_id, reason)
         log.warning("callback_parked", submission_id=submission_id, reason=reason)
         return Park(reason)

@@ -40,7 +40,7 @@ from gateway.routing.bindings import AdapterBindings
 from gateway.routing.routes import StageMessage
 from gateway.stages.deliver.view import build_view
 from gateway.store.blobs import BlobStore
-from gateway.store.claims import Busy, claim, held, release, release_values
+from gateway.store.claims import Busy, claim, held, release, release_values, unclaimed
 from gateway.store.lifecycle import SubmissionStatus, transition
 from gateway.store.models import Attachment, DeliveryAttempt, Submission
 from gateway.store.parking import record_parked
@@ -70,25 +70,30 @@ class DeliverStage:
         with structlog.contextvars.bound_contextvars(
             submission_id=message.submission_id, attempt=delivery.attempt
         ):
-            return await self._deliver(message.submission_id, delivery.attempt)
+            return await self._deliver(delivery, message.submission_id)
 
     async def parked(self, delivery: Delivery, reason: str) -> Outcome:
         """Record a park the fabric decided: ``validated`` → ``parked`` unless the work is done
         (``Done``) or an attempt still holds the claim (``Wait``)."""
         message = StageMessage.parse(delivery.envelope)
+        busy = Wait(self.recheck_seconds, "an attempt still holds the claim")
         async with self.sessions.begin() as session:
-            row = await session.get(Submission, message.submission_id)
+            row = await session.get(Submission, message.submission_id, with_for_update=True)
             if row is None or row.status == S.DELIVERED:
                 return DONE
             if row.status == S.VALIDATED:
                 if held(row):
-                    return Wait(self.recheck_seconds, "an attempt still holds the claim")
-                await transition(session, row.id, S.VALIDATED, S.PARKED, **release_values())
-            record_parked(session, delivery.origin, delivery.message_id, row.id, reason)
+                    return busy
+                if not await transition(
+                    session, row.id, S.VALIDATED, S.PARKED, unclaimed(), **release_values()
+                ):
+                    return busy  # claimed (or finished) since it was read: look again
+            await record_parked(session, delivery.origin, delivery.message_id, row.id, reason)
         log.warning("submission_parked", submission_id=row.id, reason=reason)
         return Park(reason)
 
-    async def _deliver(self, submission_id: str, attempt: int) -> Outcome:
+    async def _deliver(self, delivery: Delivery, submission_id: str) -> Outcome:
+        attempt = delivery.attempt
         async with self.sessions() as session:
             row = await session.get(Submission, submission_id)
             blobs = {
@@ -103,7 +108,7 @@ class DeliverStage:
         binding = self.bindings.get(row.destination_id, row.service_identifier)
         if binding is None:
             reason = "no adapter bound to this service"
-            await self._record(row, attempt, "-", "permanent", 0, error=reason, park=True)
+            await self._record(delivery, row, "-", "permanent", 0, error=reason, park=reason)
             return Park(reason)
         claimed = await claim(self.sessions, row.id, attempt, self.timeout + self.lease_margin, binding.name)
         if claimed is None:
@@ -120,33 +125,34 @@ class DeliverStage:
             async with asyncio.timeout(self.timeout):
                 receipt = await binding.adapter.deliver(view)
         except PermanentDeliveryError as exc:
+            reason = f"the adapter refused it: {exc.detail}"[:1000]
             await self._record(
-                row, attempt, binding.name, "permanent", _ms(started), error=exc.detail, park=True
+                delivery, row, binding.name, "permanent", _ms(started), error=exc.detail, park=reason
             )
-            return Park(f"the adapter refused it: {exc.detail}"[:1000])
+            return Park(reason)
         except TransientDeliveryError as exc:
-            await self._record(row, attempt, binding.name, "transient", _ms(started), error=exc.detail)
+            await self._record(delivery, row, binding.name, "transient", _ms(started), error=exc.detail)
             return Retry(exc.detail[:500], exc.retry_after)
         except TimeoutError:
             error = f"the adapter did not answer within {self.timeout:g} s"
-            await self._record(row, attempt, binding.name, "transient", _ms(started), error=error)
+            await self._record(delivery, row, binding.name, "transient", _ms(started), error=error)
             return Retry(error)
         except asyncio.CancelledError:
-            await asyncio.shield(self._interrupted(row, attempt, binding.name, _ms(started)))
+            await asyncio.shield(self._interrupted(delivery, row, binding.name, _ms(started)))
             raise
         except Exception as exc:  # a crash of the adapter: transient by policy, with its traceback
             log.exception("adapter_crashed", adapter=binding.name)
             error = f"{type(exc).__name__}: {exc}"
-            await self._record(row, attempt, binding.name, "transient", _ms(started), error=error)
+            await self._record(delivery, row, binding.name, "transient", _ms(started), error=error)
             return Retry(error[:500])
         await self._accept(row, attempt, binding.name, _ms(started), receipt)
         return DONE
 
-    async def _interrupted(self, row: Submission, attempt: int, adapter: str, latency: int) -> None:
+    async def _interrupted(self, delivery: Delivery, row: Submission, adapter: str, latency: int) -> None:
         """The worker stops mid-call: record it and release the claim (best effort)."""
         try:
             await self._record(
-                row, attempt, adapter, "interrupted", latency, error="the worker stopped mid-call"
+                delivery, row, adapter, "interrupted", latency, error="the worker stopped mid-call"
             )
         except Exception:
             log.exception("interrupted_attempt_unrecorded")
@@ -157,32 +163,37 @@ class DeliverStage:
         signer = destination_signer(self.keys, row.destination_id)
         tags: dict[str, Any] = dict(row.authentication_tags or {})
         token = await signer.sign(ACCEPT, row.id, row.case_id, {"authenticationTags": tags})
+        record = _attempt(row.id, attempt, adapter, "delivered", latency, reference=receipt.reference)
         async with self.sessions.begin() as session:
+            session.add(record)  # the vendor has it, whatever happened to the status meanwhile
             if not await transition(session, row.id, S.VALIDATED, S.DELIVERED, **release_values()):
-                return  # finished elsewhere first: its record stands
+                log.warning("delivered_after_status_changed", adapter=adapter, reference=receipt.reference)
+                return
             record_event(session, row, ACCEPT, token)
-            session.add(_attempt(row.id, attempt, adapter, "delivered", latency, reference=receipt.reference))
         log.info("submission_delivered", adapter=adapter, reference=receipt.reference, latency_ms=latency)
 
     async def _record(
         self,
+        delivery: Delivery,
         row: Submission,
-        attempt: int,
         adapter: str,
         outcome: str,
         latency: int,
         *,
         error: str,
-        park: bool = False,
+        park: str | None = None,
     ) -> None:
-        """The attempt record and the released claim (and ``parked`` with ``park``), together."""
+        """The attempt record and the released claim, together; with a ``park`` reason also the
+        step to ``parked`` and the park's record."""
+        attempt = delivery.attempt
         async with self.sessions.begin() as session:
             session.add(_attempt(row.id, attempt, adapter, outcome, latency, error=error[:2000]))
-            if park:
+            if park is not None:
                 await transition(session, row.id, S.VALIDATED, S.PARKED, **release_values())
+                await record_parked(session, delivery.origin, delivery.message_id, row.id, park)
             else:
                 await release(session, row.id, attempt)
-        if park:
+        if park is not None:
             log.warning("delivery_refused", adapter=adapter, error=error)
         else:
             log.info("delivery_failed", adapter=adapter, outcome=outcome, error=error)

@@ -110,11 +110,13 @@ class Validator:
         return DONE
 
     async def parked(self, delivery: Delivery, reason: str) -> Outcome:
-        """A submission the stage failed on for good is rejected with ``technical-error``."""
+        """A submission the stage failed on for good is rejected with ``technical-error``; one
+        that was validated or rejected meanwhile needs nothing (its message is dropped)."""
         submission_id = StageMessage.parse(delivery.envelope).submission_id
-        await self.give_up(submission_id)
+        if (await self.give_up(submission_id)).status == "skipped":
+            return DONE
         async with self.sessions.begin() as session:
-            record_parked(session, delivery.origin, delivery.message_id, submission_id, reason)
+            await record_parked(session, delivery.origin, delivery.message_id, submission_id, reason)
         log.warning("validation_parked", submission_id=submission_id, reason=reason)
         return Park(reason)
 
