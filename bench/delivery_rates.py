@@ -56,8 +56,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from gateway.broker import DONE, Delivery, Outcome, OutgoingMessage, Topology
 from gateway.broker.amqp import AmqpBroker
 from gateway.broker.base import ATTEMPT_HEADER, CONTENT_TYPE, encode_envelope
-from gateway.stages.relay import Relay
 from gateway.logging import configure_logging
+from gateway.stages.relay import Relay
 from gateway.store.db import open_database
 from gateway.store.models import Outbox
 from gateway.store.outbox import DatabaseOutbox, OutboxRow
@@ -193,9 +193,13 @@ def claim_checks(n: int) -> Msgs:
 
 def raw_message(message_id: str, envelope: dict[str, str]) -> aio_pika.Message:
     """Byte for byte what the gateway's Publisher sends."""
-    return aio_pika.Message(encode_envelope(envelope), delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                            message_id=message_id, content_type=CONTENT_TYPE,
-                            headers={ATTEMPT_HEADER: 1})
+    return aio_pika.Message(
+        encode_envelope(envelope),
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        message_id=message_id,
+        content_type=CONTENT_TYPE,
+        headers={ATTEMPT_HEADER: 1},
+    )
 
 
 async def queue_depth(channel: AbstractChannel, name: str) -> int:
@@ -210,8 +214,12 @@ async def raw_publish_one_by_one(channel: AbstractChannel, queue: str, msgs: Msg
 
 async def raw_publish_windowed(channel: AbstractChannel, queue: str, msgs: Msgs, window: int) -> None:
     for i in range(0, len(msgs), window):
-        await asyncio.gather(*(channel.default_exchange.publish(raw_message(mid, env), queue, mandatory=True)
-                               for mid, env in msgs[i:i + window]))
+        await asyncio.gather(
+            *(
+                channel.default_exchange.publish(raw_message(mid, env), queue, mandatory=True)
+                for mid, env in msgs[i : i + window]
+            )
+        )
 
 
 async def raw_consume(connection: AbstractConnection, queue_name: str, n: int, prefetch: int) -> float:
@@ -330,12 +338,14 @@ async def database(kind: str, work: Path, ns: str) -> AsyncIterator[tuple[AsyncE
 async def fill_outbox(engine: AsyncEngine, sessions: Sessions, msgs: Msgs) -> None:
     async with sessions.begin() as session:
         await session.execute(delete(Outbox))
-        await session.execute(insert(Outbox), [
-            {"queue": "validate", "message_id": mid, "envelope": env} for mid, env in msgs])
+        await session.execute(
+            insert(Outbox), [{"queue": "validate", "message_id": mid, "envelope": env} for mid, env in msgs]
+        )
     if engine.dialect.name == "postgresql":  # statistics as autovacuum would have them
         async with engine.connect() as conn:
             await (await conn.execution_options(isolation_level="AUTOCOMMIT")).execute(
-                text("VACUUM ANALYZE outbox"))
+                text("VACUUM ANALYZE outbox")
+            )
 
 
 # -- one run --------------------------------------------------------------------------------------
@@ -399,7 +409,7 @@ async def one_run(ctx: Bench, scen: dict[str, Scenario]) -> None:
 
     async def publish_many() -> None:
         for i in range(0, n, window):
-            batch = [OutgoingMessage(process_q, mid, env) for mid, env in msgs[i:i + window]]
+            batch = [OutgoingMessage(process_q, mid, env) for mid, env in msgs[i : i + window]]
             confirmed = await broker.publish_many(batch)
             assert len(confirmed) == len(batch)
 
@@ -452,12 +462,18 @@ def fmt(v: float | None, digits: int = 0) -> str:
     return "–" if v is None else f"{v:,.{digits}f}"
 
 
-def report(args: argparse.Namespace, scen: dict[str, Scenario], traces: list[RelayTrace],
-           elapsed: float) -> None:
+def report(
+    args: argparse.Namespace, scen: dict[str, Scenario], traces: list[RelayTrace], elapsed: float
+) -> None:
     rates = {k: statistics.median(s.rate for s in sc.samples) for k, sc in scen.items()}
     pg = args.database == "postgres"
-    head = ["scenario", "msgs/s median (min–max)", "ratio, per run: median (min–max)",
-            "client CPU µs/msg", "broker CPU µs/msg"]
+    head = [
+        "scenario",
+        "msgs/s median (min–max)",
+        "ratio, per run: median (min–max)",
+        "client CPU µs/msg",
+        "broker CPU µs/msg",
+    ]
     if pg:
         head.append("PostgreSQL CPU µs/msg")
     head.append("other load (cores)")
@@ -469,16 +485,23 @@ def report(args: argparse.Namespace, scen: dict[str, Scenario], traces: list[Rel
         if sc.baseline:  # per run, so that load shared by both scenarios of a run cancels out
             q = [s.rate / b.rate for s, b in zip(sc.samples, scen[sc.baseline].samples, strict=True)]
             ratio = f"{statistics.median(q):.2f} ({min(q):.2f}–{max(q):.2f}) of {sc.baseline}"
-        row = [f"{label} `{key}`", f"{fmt(rates[key])} ({fmt(min(r))}–{fmt(max(r))})", ratio,
-               fmt(med([s.client_us for s in sc.samples])), fmt(med([s.broker_us for s in sc.samples]))]
+        row = [
+            f"{label} `{key}`",
+            f"{fmt(rates[key])} ({fmt(min(r))}–{fmt(max(r))})",
+            ratio,
+            fmt(med([s.client_us for s in sc.samples])),
+            fmt(med([s.broker_us for s in sc.samples])),
+        ]
         if pg:
             row.append(fmt(med([s.pg_us for s in sc.samples])))
         row.append(fmt(med([s.other_cores for s in sc.samples]), 2))
         rows.append(row)
     print()
-    print(f"delivery rates: {args.messages} msgs x {args.runs} runs, database {args.database}, relay batch "
-          f"{args.batch_size}, prefetch {args.prefetch}, loop {args.loop}, {os.cpu_count()} cores, "
-          f"{elapsed:.0f} s")
+    print(
+        f"delivery rates: {args.messages} msgs x {args.runs} runs, database {args.database}, relay batch "
+        f"{args.batch_size}, prefetch {args.prefetch}, loop {args.loop}, {os.cpu_count()} cores, "
+        f"{elapsed:.0f} s"
+    )
     print("| " + " | ".join(head) + " |")
     print("|" + "|".join("---" for _ in head) + "|")
     for row in rows:
@@ -489,27 +512,40 @@ def report(args: argparse.Namespace, scen: dict[str, Scenario], traces: list[Rel
     all_mark = [x for t in traces for x in t.mark]
     all_batch = [b - a for t in traces for a, b in t.batches]
     all_cpu = [x for t in traces for x in t.cpu]
-    fetch, mark, batch, db_cpu = (statistics.median(v) * 1e3
-                                  for v in (all_fetch, all_mark, all_batch, all_cpu))
+    fetch, mark, batch, db_cpu = (
+        statistics.median(v) * 1e3 for v in (all_fetch, all_mark, all_batch, all_cpu)
+    )
     publish = batch - fetch - mark
     raw_batch = args.batch_size / rates["pub_win"] * 1e3
     gw_batch = args.batch_size / rates["gw_pubmany"] * 1e3
     print()
-    print(f"relay, per batch of {args.batch_size} (median ms): fetch_pending (claim UPDATE…RETURNING) "
-          f"{fetch:.2f} + publish_many {publish:.2f} + mark_sent {mark:.2f} = {batch:.2f}; client CPU of "
-          f"fetch_pending + mark_sent {db_cpu:.2f} ms (SQLAlchemy + driver)")
-    print(f"  same batch without the DB: AmqpBroker.publish_many {gw_batch:.2f} ms, raw aio-pika "
-          f"{raw_batch:.2f} ms")
-    parts = {"DB round trips (fetch_pending + mark_sent)": fetch + mark,
-             "publishing the batch beyond raw aio-pika (gateway wrapper, contention)": publish - raw_batch}
+    print(
+        f"relay, per batch of {args.batch_size} (median ms): fetch_pending (claim UPDATE…RETURNING) "
+        f"{fetch:.2f} + publish_many {publish:.2f} + mark_sent {mark:.2f} = {batch:.2f}; client CPU of "
+        f"fetch_pending + mark_sent {db_cpu:.2f} ms (SQLAlchemy + driver)"
+    )
+    print(
+        f"  same batch without the DB: AmqpBroker.publish_many {gw_batch:.2f} ms, raw aio-pika "
+        f"{raw_batch:.2f} ms"
+    )
+    parts = {
+        "DB round trips (fetch_pending + mark_sent)": fetch + mark,
+        "publishing the batch beyond raw aio-pika (gateway wrapper, contention)": publish - raw_batch,
+    }
     largest = max(parts, key=parts.__getitem__)
-    print(f"  overhead of a relay batch over the raw windowed publish: {batch - raw_batch:.2f} ms; "
-          f"largest part: {largest}, {parts[largest]:.2f} ms ({parts[largest] / batch:.0%} of the batch)")
-    cpu = {k: statistics.median(s.client_us for s in scen[k].samples)
-           for k in ("con_raw", "con_gw", "con_gw_quiet")}
-    print(f"consume, client CPU µs per message: raw {cpu['con_raw']:.0f}, gateway {cpu['con_gw']:.0f} = "
-          f"raw + consumer wrapper {cpu['con_gw_quiet'] - cpu['con_raw']:.0f} + info log line "
-          f"{cpu['con_gw'] - cpu['con_gw_quiet']:.0f}")
+    print(
+        f"  overhead of a relay batch over the raw windowed publish: {batch - raw_batch:.2f} ms; "
+        f"largest part: {largest}, {parts[largest]:.2f} ms ({parts[largest] / batch:.0%} of the batch)"
+    )
+    cpu = {
+        k: statistics.median(s.client_us for s in scen[k].samples)
+        for k in ("con_raw", "con_gw", "con_gw_quiet")
+    }
+    print(
+        f"consume, client CPU µs per message: raw {cpu['con_raw']:.0f}, gateway {cpu['con_gw']:.0f} = "
+        f"raw + consumer wrapper {cpu['con_gw_quiet'] - cpu['con_raw']:.0f} + info log line "
+        f"{cpu['con_gw'] - cpu['con_gw_quiet']:.0f}"
+    )
 
 
 async def amain(args: argparse.Namespace) -> None:
@@ -527,15 +563,29 @@ async def amain(args: argparse.Namespace) -> None:
         async with database(args.database, work, ns) as (engine, sessions):
             scen = {k: Scenario(k, label, base) for k, label, base in SCENARIOS}
             meter = CpuMeter(pg_name(ns) if args.database == "postgres" else None)
-            ctx = Bench(args.messages, args.batch_size, args.prefetch, meter, connection, pub_channel,
-                        raw_queue, topology.validate_queue, broker, engine, DatabaseOutbox(sessions, topology.route))
+            ctx = Bench(
+                args.messages,
+                args.batch_size,
+                args.prefetch,
+                meter,
+                connection,
+                pub_channel,
+                raw_queue,
+                topology.validate_queue,
+                broker,
+                engine,
+                DatabaseOutbox(sessions, topology.route),
+            )
             # Warm-up: connections, channels, the DB pool and the code paths, not measured.
             warm = dataclasses.replace(ctx, n=min(args.messages, 200), traces=[])
             await one_run(warm, {k: Scenario(k, label, base) for k, label, base in SCENARIOS})
             for run in range(args.runs):
                 await one_run(ctx, scen)
-                print(f"run {run + 1}/{args.runs}: " + ", ".join(
-                    f"{k} {sc.samples[-1].rate:,.0f}" for k, sc in scen.items()), file=sys.stderr)
+                print(
+                    f"run {run + 1}/{args.runs}: "
+                    + ", ".join(f"{k} {sc.samples[-1].rate:,.0f}" for k, sc in scen.items()),
+                    file=sys.stderr,
+                )
             report(args, scen, ctx.traces, time.perf_counter() - started)
     finally:
         await broker.close()
@@ -572,8 +622,12 @@ def main() -> None:
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--batch-size", type=int, default=100, help="relay batch (gateway default 100)")
     parser.add_argument("--prefetch", type=int, default=100, help="consumer prefetch, raw and gateway")
-    parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop",
-                        help="event loop (uvicorn picks uvloop when installed)")
+    parser.add_argument(
+        "--loop",
+        choices=["uvloop", "asyncio"],
+        default="uvloop",
+        help="event loop (uvicorn picks uvloop when installed)",
+    )
     args = parser.parse_args()
     for url in (AMQP_URL, PG_ADMIN):
         if urlsplit(url).hostname != "127.0.0.1":

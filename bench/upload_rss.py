@@ -49,7 +49,11 @@ def encrypt_to_file(jwk: dict[str, str], size: int, path: Path) -> None:
     public = rsa.RSAPublicNumbers(65537, n).public_key()
     cek, iv = os.urandom(32), os.urandom(12)
     oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
-    header = b64url(json.dumps({"alg": "RSA-OAEP-256", "enc": "A256GCM", "kid": jwk["kid"], "cty": "application/pdf"}).encode())
+    header = b64url(
+        json.dumps(
+            {"alg": "RSA-OAEP-256", "enc": "A256GCM", "kid": jwk["kid"], "cty": "application/pdf"}
+        ).encode()
+    )
     encryptor = Cipher(algorithms.AES(cek), modes.GCM(iv)).encryptor()
     encryptor.authenticate_additional_data(header)
     block = os.urandom(3 * 1024 * 1024)
@@ -90,7 +94,9 @@ def main() -> None:
     log = (work / "serve.log").open("w")
     xgw = Path(sys.executable).with_name("xgw")
     env = {**os.environ, "XGW_LOG_FORMAT": "json", "XGW_LIMITS__MAX_ATTACHMENT_BYTES": str(600 * 1024 * 1024)}
-    server = subprocess.Popen([str(xgw), "serve", "--port", str(port)], cwd=work, stdout=log, stderr=subprocess.STDOUT, env=env)
+    server = subprocess.Popen(
+        [str(xgw), "serve", "--port", str(port)], cwd=work, stdout=log, stderr=subprocess.STDOUT, env=env
+    )
     try:
         for _ in range(300):
             try:
@@ -101,7 +107,10 @@ def main() -> None:
         out = (work / "serve.log").read_text()
         field = lambda label: re.search(rf"{label}\s*:\s*(\S+)", out).group(1)  # noqa: E731
         dest, client_id, secret = field("destination id"), field("client id"), field("client secret")
-        token = httpx.post(f"{base}/token", data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}).json()["access_token"]
+        token = httpx.post(
+            f"{base}/token",
+            data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
+        ).json()["access_token"]
         auth = {"Authorization": f"Bearer {token}"}
         destination = httpx.get(f"{base}/v1/destinations/{dest}", headers=auth).json()
         jwk = httpx.get(f"{base}/v1/destinations/{dest}/keys/{destination['encryptionKid']}").json()
@@ -112,7 +121,15 @@ def main() -> None:
         disk_rate = disk_copy_rate(jwe_path, work / "copy.bin")
 
         aid = str(uuid.uuid4())
-        ref = httpx.post(f"{base}/v1/submissions", headers=auth, json={"destinationId": dest, "announcedAttachments": [aid], "serviceType": {"name": "Bauantrag", "identifier": LEIKA}}).json()
+        ref = httpx.post(
+            f"{base}/v1/submissions",
+            headers=auth,
+            json={
+                "destinationId": dest,
+                "announcedAttachments": [aid],
+                "serviceType": {"name": "Bauantrag", "identifier": LEIKA},
+            },
+        ).json()
         idle = rss_kib(server.pid)
         peak = idle
         done = threading.Event()

@@ -71,17 +71,17 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from sqlalchemy import func, select
 
 from gateway.app import create_app
+from gateway.config.settings import Settings
+from gateway.content.checks import Subject
 from gateway.crypto.jwe import _OAEP, _decode, decrypt_file, encrypt_compact  # noqa: PLC2701 (the stage's own primitives)
 from gateway.crypto.jws import sign_ps512, split, verify_ps512
+from gateway.crypto.keyring import destination_decryption_keys
 from gateway.crypto.keys import KeyStore
 from gateway.crypto.secrets import hash_secret
-from gateway.logging import configure_logging
-from gateway.config.settings import Settings
-from gateway.store.models import Destination, Event, Submission
-from gateway.stages.validate import ValidationOutcome, Validator
-from gateway.content.checks import Subject
-from gateway.crypto.keyring import destination_decryption_keys
 from gateway.events.sets import destination_signer
+from gateway.logging import configure_logging
+from gateway.stages.validate import ValidationOutcome, Validator
+from gateway.store.models import Destination, Event, Submission
 
 ROOT = Path(__file__).resolve().parents[1]
 DEST = "4b2b7c2e-9f57-4d1a-9a3c-1f0e5d8c7a01"

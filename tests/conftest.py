@@ -15,9 +15,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from gateway.app import create_app
+from gateway.config.settings import Settings
 from gateway.crypto.keys import KeyStore
 from gateway.crypto.secrets import hash_secret
-from gateway.config.settings import Settings
 
 PG_ADMIN_URL = os.environ.get("XGW_TEST_POSTGRES", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -29,6 +29,24 @@ LEIKA = "urn:de:fim:leika:leistung:99066006001000"
 XBAU = "urn:xoev-de:bmk:standard:xbau_2.6"
 SECRET = "s3cr3t-for-tests-only-0123456789abcdef"
 OTHER_SECRET = "another-s3cr3t-for-tests-0123456789"
+
+
+FAULTS = Path(__file__).parent / "faults"
+#: Fault scenarios that stop or restart the shared RabbitMQ node, as (file, test function); the
+#: tests outside tests/faults carry the ``destructive`` mark themselves.
+DESTRUCTIVE_FAULTS = {(FAULTS / "test_loss_and_duplicates.py", "test_broker_stop_app_mid_run")}
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by these marks
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The fault suite is ``slow``; its scenarios that stop the broker are ``destructive``."""
+    for item in items:
+        if not item.path.is_relative_to(FAULTS):
+            continue
+        item.add_marker(pytest.mark.slow)
+        name = item.originalname if isinstance(item, pytest.Function) else item.name
+        if (item.path, name) in DESTRUCTIVE_FAULTS:
+            item.add_marker(pytest.mark.destructive)
 
 
 def service(regions: list[str]) -> dict[str, Any]:

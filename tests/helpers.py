@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import uuid
@@ -13,6 +14,7 @@ import httpx
 from jwcrypto import jwe, jwk
 from sqlalchemy import func, select
 
+from gateway.app import Gateway
 from gateway.crypto.b64 import b64url_decode
 from gateway.crypto.jws import public_key_from_jwk, verify_ps512
 from gateway.store.models import Attachment, Event, Outbox, Submission
@@ -108,16 +110,25 @@ async def upload(
     )
 
 
+def gateway_of(api: httpx.AsyncClient) -> Gateway:
+    """The composed gateway behind an in-process client (the fixtures set ``client.app``)."""
+    gateway: Gateway = api.app.state.gateway  # type: ignore[attr-defined]
+    return gateway
+
+
 async def counts(api: httpx.AsyncClient) -> dict[str, int]:
     """Rows per table and blob files: the evidence that a rejection stored nothing."""
-    gateway = api.app.state.gateway  # type: ignore[attr-defined]
+    gateway = gateway_of(api)
     out: dict[str, int] = {}
     async with gateway.sessions() as session:
         for model in (Submission, Attachment, Event, Outbox):
             out[model.__tablename__] = int(await session.scalar(select(func.count()).select_from(model)) or 0)
-    root: Path = gateway.blobs.root
-    out["blobs"] = sum(1 for p in root.rglob("*") if p.is_file())
+    out["blobs"] = await asyncio.to_thread(_file_count, gateway.blobs.root)
     return out
+
+
+def _file_count(root: Path) -> int:
+    return sum(1 for p in root.rglob("*") if p.is_file())
 
 
 def verify_event_log(

@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from tests.eventually import eventually_sync
 
 
 @dataclass(frozen=True)
@@ -66,14 +67,17 @@ def live_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveGatew
             stderr=subprocess.STDOUT,
         )
     base_url = f"http://127.0.0.1:{port}"
+
+    def up_or_exited() -> bool:
+        if process.poll() is not None:
+            return True  # the assert below shows its output
+        try:
+            return httpx.get(f"{base_url}/health", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+        eventually_sync(up_or_exited, within=60, interval=0.1, what=f"xgw serve up (log: {log_path})")
         output = log_path.read_text()
         assert process.poll() is None, f"xgw serve exited:\n{output}"
         yield LiveGateway(

@@ -4,7 +4,6 @@ live gateway: create with an attachment, upload, submit XÖV XML, read a verifia
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from importlib import resources
 from typing import Any
@@ -15,6 +14,7 @@ import requests
 from fitconnect import fitconnect as sdk
 
 from tests.conformance.conftest import LiveGateway, live_keys
+from tests.eventually import eventually_sync
 from tests.helpers import verify_event_log
 
 LEIKA = "urn:de:fim:leika:leistung:99066006001000"
@@ -90,13 +90,13 @@ def test_sdk_sends_xbau_with_attachment_and_reads_verifiable_log(
     assert tags["data"] == submit_put["json"]["encryptedData"].split(".")[4]
 
     # validated, then delivered by the embedded default's filesystem adapter
-    deadline = time.monotonic() + 30
-    while names[-1] != "accept-submission" and time.monotonic() < deadline:
-        time.sleep(0.2)
+    def accepted() -> dict[str, Any]:
         claims = event_log(live_gateway, result["caseId"])
         names = [next(iter(c["events"])).rsplit("/", 1)[1] for c in claims]
-    assert names == ["create-submission", "submit-submission", "accept-submission"]
-    accept = claims[-1]
+        assert names == ["create-submission", "submit-submission", "accept-submission"]
+        return claims[-1]
+
+    accept = eventually_sync(accepted, within=30, interval=0.2, what="the accept-submission event")
     assert accept["iss"] == live_gateway.destination_id
     assert (
         accept["events"]["https://schema.fitko.de/fit-connect/events/accept-submission"]["authenticationTags"]

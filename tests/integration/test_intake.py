@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import httpx
 import pytest
@@ -138,7 +139,7 @@ async def test_create_rejections_store_nothing(
     api: httpx.AsyncClient,
     auth: dict[str, str],
     destination: str,
-    extra: dict[str, object],
+    extra: dict[str, Any],
     status: int,
     type_: str,
 ) -> None:

@@ -7,16 +7,17 @@ import asyncio
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from gateway.broker.topology import Topology
 from gateway.errors import ConfigError
 from gateway.store.db import open_database
 from gateway.store.models import Outbox
-from gateway.store.outbox import DatabaseOutbox
+from gateway.store.outbox import DatabaseOutbox, OutboxRow
+from tests.eventually import eventually
 
 
-async def _fill(url: str, n: int) -> tuple[DatabaseOutbox, object]:
+async def _fill(url: str, n: int) -> tuple[DatabaseOutbox, AsyncEngine]:
     engine, sessions = await open_database(url)
     async with sessions.begin() as session:
         session.add_all(Outbox(queue="validate", message_id=f"m{i}", envelope={"i": i}) for i in range(n))
@@ -33,14 +34,19 @@ async def test_parallel_relays_never_claim_the_same_row(database_url: str) -> No
         assert {row.queue for batch in batches for row in batch} == {"t.validate"}
         assert await outbox.fetch_pending(10) == []  # all leased
         await outbox.mark_sent(ids[:50])
-        await asyncio.sleep(0.6)  # leases run out: only the unconfirmed rows come back
-        again = await outbox.fetch_pending(100)
+        again: list[OutboxRow] = []
+
+        async def unleased() -> bool:  # leases run out: only the unconfirmed rows come back
+            again.extend(await outbox.fetch_pending(100))
+            return len(again) >= 10
+
+        await eventually(unleased, what="the unconfirmed rows back after their leases ran out")
         assert sorted(r.id for r in again) == sorted(ids[50:])
         assert await outbox.pending() == 10
         await outbox.release([r.id for r in again[:4]])  # a failed publish gives rows back at once
         assert sorted(r.id for r in await outbox.fetch_pending(100)) == sorted(r.id for r in again[:4])
     finally:
-        await engine.dispose()  # type: ignore[attr-defined]
+        await engine.dispose()
 
 
 async def test_a_postgresql_without_durable_commits_is_refused(database_url: str) -> None:

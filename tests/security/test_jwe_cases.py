@@ -209,12 +209,10 @@ async def test_b15_a_jwe_for_the_previous_key_is_accepted_after_rotation(
 
 async def test_b16_a_replayed_jwe_is_another_submission(api: httpx.AsyncClient, stage: Stage) -> None:
     validator, auth, key = stage
-    tokens = {
-        "metadata_token": encrypt(key, metadata(XBAU_SAMPLE, {}, XBAU), cty="application/json"),
-        "data_token": encrypt(key, XBAU_SAMPLE),
-    }
-    first = await send_tokens(api, auth, **tokens)
-    second = await send_tokens(api, auth, **tokens)
+    metadata_token = encrypt(key, metadata(XBAU_SAMPLE, {}, XBAU), cty="application/json")
+    data_token = encrypt(key, XBAU_SAMPLE)
+    first = await send_tokens(api, auth, metadata_token=metadata_token, data_token=data_token)
+    second = await send_tokens(api, auth, metadata_token=metadata_token, data_token=data_token)
     assert first["submissionId"] != second["submissionId"] and first["caseId"] != second["caseId"]
     for ref in (first, second):
         assert (await validator.process(ref["submissionId"])).status == "validated"

@@ -12,10 +12,10 @@ from cryptography import x509
 from jwcrypto import jwk
 
 from gateway.cli import main
+from gateway.config.settings import Settings
 from gateway.crypto.b64 import b64url_encode
 from gateway.crypto.keys import KeyStore
 from gateway.crypto.secrets import hash_secret, verify_secret
-from gateway.config.settings import Settings
 
 DEST = "0c438057-ec3e-4ce0-b154-1683b5d3c2e8"
 
@@ -51,8 +51,12 @@ key_dir = "{tmp_path / "keys"}"
 id = "musterstadt"
 [[tenants.destinations]]
 id = "{DEST}"
-services = [{{identifier = "urn:de:fim:leika:leistung:99066006001000", submission_schemas = [{{schema_uri = "urn:xoev-de:bmk:standard:xbau_9.9", mime_type = "application/xml"}}]}}]
 metadata_versions = ["1.0.0", "7.0.0"]
+[[tenants.destinations.services]]
+identifier = "urn:de:fim:leika:leistung:99066006001000"
+submission_schemas = [
+    {{schema_uri = "urn:xoev-de:bmk:standard:xbau_9.9", mime_type = "application/xml"}},
+]
 [[clients]]
 id = "portal"
 secret_hash = "plain-text"
@@ -63,7 +67,8 @@ destinations = ["11111111-1111-1111-1111-111111111111"]
     err = capsys.readouterr().err
     for expected in (
         f"tenants[0].destinations[0]: no encryption key: run `xgw keys generate {DEST}`",
-        "tenants[0].destinations[0].services[0].submission_schemas[0].schema_uri: the schema catalogue has no",
+        "tenants[0].destinations[0].services[0].submission_schemas[0].schema_uri: "
+        "the schema catalogue has no",
         "tenants[0].destinations[0].metadata_versions[1]: unknown metadata version 7.0.0",
         "clients[0].secret_hash: not a hash",
         "clients[0].destinations[0]: unknown destination 11111111-1111-1111-1111-111111111111",
@@ -136,7 +141,11 @@ def test_config_check_rejects_missing_adapters_and_bad_options(
 ) -> None:
     store = KeyStore(tmp_path / "keys")
     store.generate(DEST, "encryption")
-    service = 'identifier = "urn:de:fim:leika:leistung:99066006001000"\nsubmission_schemas = [{schema_uri = "urn:xoev-de:bmk:standard:xbau_2.6", mime_type = "application/xml"}]'
+    service = (
+        'identifier = "urn:de:fim:leika:leistung:99066006001000"\n'
+        'submission_schemas = [{schema_uri = "urn:xoev-de:bmk:standard:xbau_2.6", '
+        'mime_type = "application/xml"}]'
+    )
     config = write(
         tmp_path / "c.toml",
         f"""

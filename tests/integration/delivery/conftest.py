@@ -19,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 import aio_pika
 import pytest
 
-from gateway.broker import DONE, Delivery, MemoryBroker, Outcome, RetryPolicy, Topology
+from gateway.broker import DONE, Broker, Delivery, MemoryBroker, Outcome, RetryPolicy, Topology
 from gateway.broker.amqp import AmqpBroker
 
 AMQP_URL = os.environ.get("XGW_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
@@ -112,9 +112,10 @@ async def memory_broker(topology: Topology) -> AsyncIterator[MemoryBroker]:
 
 
 @pytest.fixture(params=["memory", pytest.param("amqp", marks=pytest.mark.rabbitmq)])
-def broker(request: pytest.FixtureRequest) -> Any:
+def broker(request: pytest.FixtureRequest) -> Broker:
     """The broker under the contract: in-process, or RabbitMQ."""
-    return request.getfixturevalue(f"{request.param}_broker")
+    chosen: Broker = request.getfixturevalue(f"{request.param}_broker")
+    return chosen
 
 
 class Recorder:

@@ -7,14 +7,19 @@ import json
 import os
 import subprocess
 import tempfile
+from collections.abc import Callable
 
 import aio_pika
 import pytest
 
 from gateway.broker import Park, PublishError, Topology
+from gateway.broker.amqp import AmqpBroker
+from gateway.broker.amqp.channel import is_open
 from gateway.broker.base import ATTEMPT_HEADER
 from gateway.broker.topology import PARKED_DELIVERY_LIMIT
 from gateway.errors import ConfigError
+from tests.eventually import eventually
+from tests.integration.delivery.conftest import Recorder, TcpProxy
 
 pytestmark = pytest.mark.rabbitmq
 
@@ -31,7 +36,9 @@ async def rabbitmqctl(*args: str) -> str:
     return out.decode()
 
 
-async def test_published_message_is_persistent_with_id_type_and_attempt(amqp_broker, amqp_url):
+async def test_published_message_is_persistent_with_id_type_and_attempt(
+    amqp_broker: AmqpBroker, amqp_url: str
+) -> None:
     queue = amqp_broker.topology.deliver_queue("d1")
     await amqp_broker.publish(queue, {"submission_id": "s-1"}, message_id="s-1")
     async with await aio_pika.connect(amqp_url) as connection:
@@ -44,7 +51,7 @@ async def test_published_message_is_persistent_with_id_type_and_attempt(amqp_bro
         await message.ack()
 
 
-async def test_every_queue_is_a_durable_quorum_queue_with_explicit_limits(amqp_broker):
+async def test_every_queue_is_a_durable_quorum_queue_with_explicit_limits(amqp_broker: AmqpBroker) -> None:
     top = amqp_broker.topology
     listed = json.loads(
         await rabbitmqctl("list_queues", "-q", "name", "durable", "type", "arguments", "--formatter", "json")
@@ -67,14 +74,18 @@ async def test_every_queue_is_a_durable_quorum_queue_with_explicit_limits(amqp_b
     ] == top.dead_queue
 
 
-async def test_declaring_an_existing_queue_with_other_arguments_is_a_config_error(amqp_broker, amqp_factory):
+async def test_declaring_an_existing_queue_with_other_arguments_is_a_config_error(
+    amqp_broker: AmqpBroker, amqp_factory: Callable[..., AmqpBroker]
+) -> None:
     top = amqp_broker.topology
     changed = Topology(namespace=top.namespace, retry=top.retry, delivery_limit=top.delivery_limit + 1)
     with pytest.raises(ConfigError):
         await amqp_factory(topology=changed).declare(DESTINATIONS)
 
 
-async def test_exported_definitions_import_and_match_what_the_gateway_declares(topology, amqp_factory):
+async def test_exported_definitions_import_and_match_what_the_gateway_declares(
+    topology: Topology, amqp_factory: Callable[..., AmqpBroker]
+) -> None:
     # rabbitmqctl runs as the rabbitmq user: the file must be world-readable, not in pytest's tmp_path
     with tempfile.NamedTemporaryFile("w", suffix=".json", dir=tempfile.gettempdir()) as file:
         json.dump(topology.definitions(DESTINATIONS), file)
@@ -87,8 +98,8 @@ async def test_exported_definitions_import_and_match_what_the_gateway_declares(t
 
 
 async def test_aio_pika_defaults_still_report_an_unroutable_publish_as_success(
-    topology, amqp_factory, amqp_url
-):
+    topology: Topology, amqp_factory: Callable[..., AmqpBroker], amqp_url: str
+) -> None:
     """Regression guard (SECURITY-CASES F8): if this starts failing, aio-pika changed its default."""
     async with await aio_pika.connect(amqp_url) as connection:
         channel = await connection.channel()  # on_return_raises=False by default
@@ -101,7 +112,9 @@ async def test_aio_pika_defaults_still_report_an_unroutable_publish_as_success(
         assert result is not None  # "succeeded" with the returned message: silent loss
 
 
-async def test_malformed_message_is_parked_without_calling_the_handler(amqp_broker, amqp_url, recorder):
+async def test_malformed_message_is_parked_without_calling_the_handler(
+    amqp_broker: AmqpBroker, amqp_url: str, recorder: type[Recorder]
+) -> None:
     top = amqp_broker.topology
     queue = top.deliver_queue("d1")
     handler = recorder()
@@ -113,17 +126,16 @@ async def test_malformed_message_is_parked_without_calling_the_handler(amqp_brok
         await handler.wait_for(1)
         assert handler.ids == ["fine"]
         parked = await channel.get_queue(top.parked_queue(queue))
-        for _ in range(50):
-            if (message := await parked.get(fail=False)) is not None:
-                break
-            await asyncio.sleep(0.1)
-        assert message is not None and message.body == b"<xml/>"
+        message = await eventually(lambda: parked.get(fail=False), what="the parked message")
+        assert message.body == b"<xml/>"
         assert str(message.headers["xgw-park-reason"]).startswith("malformed message")
         assert message.headers["xgw-origin"] == queue
         await message.ack()
 
 
-async def test_parked_message_carries_its_reason_and_origin_in_headers(amqp_broker, amqp_url, recorder):
+async def test_parked_message_carries_its_reason_and_origin_in_headers(
+    amqp_broker: AmqpBroker, amqp_url: str, recorder: type[Recorder]
+) -> None:
     top = amqp_broker.topology
     queue = top.deliver_queue("d2")
     await amqp_broker.consume(queue, recorder(Park("the vendor said E-42")))
@@ -131,17 +143,16 @@ async def test_parked_message_carries_its_reason_and_origin_in_headers(amqp_brok
     async with await aio_pika.connect(amqp_url) as connection:
         channel = await connection.channel()
         parked = await channel.get_queue(top.parked_queue(queue))
-        for _ in range(50):
-            if (message := await parked.get(fail=False)) is not None:
-                break
-            await asyncio.sleep(0.1)
-        assert message is not None and message.message_id == "p"
+        message = await eventually(lambda: parked.get(fail=False), what="the parked message")
+        assert message.message_id == "p"
         assert message.headers["xgw-park-reason"] == "the vendor said E-42"
         assert (message.headers["xgw-origin"], message.headers["xgw-attempt"]) == (queue, 1)
         await message.ack()
 
 
-async def test_a_lost_connection_does_not_cancel_a_running_handler(topology, amqp_factory, tcp_proxy, recorder):
+async def test_a_lost_connection_does_not_cancel_a_running_handler(
+    topology: Topology, amqp_factory: Callable[..., AmqpBroker], tcp_proxy: TcpProxy, recorder: type[Recorder]
+) -> None:
     """The handler's work finishes (its database commit happens); only the settlement is lost,
     and the broker redelivers the message to be found done."""
     broker = amqp_factory(tcp_proxy.url)
@@ -152,8 +163,10 @@ async def test_a_lost_connection_does_not_cancel_a_running_handler(topology, amq
     await broker.consume(queue, handler)
     await broker.publish(queue, {"id": 1}, message_id="long-call")
     await handler.wait_for(1)
+    lost = broker._connection  # the connection the message came on
+    assert lost is not None
     await tcp_proxy.cut()
-    await asyncio.sleep(0.3)
+    await eventually(lambda: not is_open(lost), what="the client to notice the cut")
     gate.set()
     await handler.wait_for(2, within=15, finished=True)
     assert handler.ids == ["long-call", "long-call"]
@@ -161,7 +174,9 @@ async def test_a_lost_connection_does_not_cancel_a_running_handler(topology, amq
     assert handler.deliveries[1].redelivered
 
 
-async def test_publish_times_out_when_the_broker_stops_answering(topology, amqp_factory, tcp_proxy):
+async def test_publish_times_out_when_the_broker_stops_answering(
+    topology: Topology, amqp_factory: Callable[..., AmqpBroker], tcp_proxy: TcpProxy
+) -> None:
     broker = amqp_factory(tcp_proxy.url, publish_timeout=0.5)
     await broker.declare(DESTINATIONS)
     queue = topology.deliver_queue("d1")
@@ -174,8 +189,8 @@ async def test_publish_times_out_when_the_broker_stops_answering(topology, amqp_
 
 
 async def test_publisher_and_consumer_recover_after_the_connection_is_cut(
-    topology, amqp_factory, tcp_proxy, recorder
-):
+    topology: Topology, amqp_factory: Callable[..., AmqpBroker], tcp_proxy: TcpProxy, recorder: type[Recorder]
+) -> None:
     broker = amqp_factory(tcp_proxy.url)
     await broker.declare(DESTINATIONS)
     queue = topology.deliver_queue("d2")
@@ -184,13 +199,17 @@ async def test_publisher_and_consumer_recover_after_the_connection_is_cut(
     await broker.publish(queue, {"id": 1}, message_id="before-cut")
     await handler.wait_for(1)
     await tcp_proxy.cut()
-    for _ in range(50):  # the first publish may still see the dying connection
+
+    async def published() -> bool:  # the first publish may still see the dying connection
         try:
             await broker.publish(queue, {"id": 2}, message_id="after-cut")
-            break
         except PublishError as exc:
-            assert exc.reason == "connection"
-            await asyncio.sleep(0.1)
+            if exc.reason != "connection":
+                raise
+            return False
+        return True
+
+    await eventually(published, what="a publish after the cut")
     await handler.wait_until(lambda: "after-cut" in handler.ids, within=10)
     # "before-cut" may come twice: its ack can die with the connection (at-least-once)
     assert set(handler.ids) == {"before-cut", "after-cut"}

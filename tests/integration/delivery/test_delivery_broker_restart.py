@@ -10,12 +10,15 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import time
+from collections.abc import Callable
 
 import aio_pika
 import pytest
 
-from gateway.broker import PublishError
+from gateway.broker import PublishError, Topology
+from gateway.broker.amqp import AmqpBroker
+from tests.eventually import eventually
+from tests.integration.delivery.conftest import Recorder
 
 pytestmark = pytest.mark.rabbitmq
 
@@ -41,14 +44,19 @@ async def consumer_count(amqp_url: str, queue: str) -> int:
         async with await aio_pika.connect(amqp_url, timeout=2) as connection:
             channel = await connection.channel()
             declared = await channel.declare_queue(queue, passive=True)
-            return declared.declaration_result.consumer_count
+            return declared.declaration_result.consumer_count or 0
     except Exception:  # broker still starting, queue leader not elected yet
         return -1
 
 
+@pytest.mark.destructive
 async def test_consumer_is_back_and_messages_flow_after_a_broker_restart(
-    topology, destinations, amqp_factory, amqp_url, recorder
-):
+    topology: Topology,
+    destinations: tuple[str, ...],
+    amqp_factory: Callable[..., AmqpBroker],
+    amqp_url: str,
+    recorder: type[Recorder],
+) -> None:
     broker = amqp_factory(reconnect_delay=(0.2, 1.0))
     await broker.declare(destinations)
     queue = topology.deliver_queue("d1")
@@ -67,20 +75,23 @@ async def test_consumer_is_back_and_messages_flow_after_a_broker_restart(
         await rabbitmqctl("start_app")
     await rabbitmqctl("await_startup")
 
-    deadline = time.monotonic() + 30
-    while (count := await consumer_count(amqp_url, queue)) < 1 and time.monotonic() < deadline:  # noqa: ASYNC110
-        await asyncio.sleep(0.2)  # polling the broker: nothing local to wait on
-    assert count == 1, "the consumer did not come back after the restart"
-    while (listed := await listed_consumers(queue)) < 1 and time.monotonic() < deadline:  # noqa: ASYNC110
-        await asyncio.sleep(0.5)  # list_queues reports quorum queue metrics with a lag
+    async def consumers() -> int:  # polling the broker: nothing local to wait on
+        return max(await consumer_count(amqp_url, queue), 0)  # -1: not reachable yet
+
+    count = await eventually(consumers, within=30, interval=0.2, what="the consumer back")
+    assert count == 1, "more than one consumer after the restart"
+    listed = await eventually(  # list_queues reports quorum queue metrics with a lag
+        lambda: listed_consumers(queue), within=30, interval=0.5, what="the consumer listed"
+    )
     assert listed == 1
 
-    while True:  # the publisher reconnects on the next call
+    async def published() -> bool:  # the publisher reconnects on the next call
         try:
             await broker.publish(queue, {"n": 3}, message_id="after-restart")
-            break
         except PublishError:
-            assert time.monotonic() < deadline, "publishing did not recover after the restart"
-            await asyncio.sleep(0.2)
+            return False
+        return True
+
+    await eventually(published, within=30, interval=0.2, what="publishing to recover after the restart")
     await handler.wait_until(lambda: "after-restart" in handler.ids, within=10)
     assert "while-down" not in handler.ids

@@ -10,6 +10,7 @@ import pytest
 from gateway.broker import (
     DONE,
     MAX_ENVELOPE_BYTES,
+    Broker,
     Delivery,
     EnvelopeError,
     Outcome,
@@ -19,15 +20,18 @@ from gateway.broker import (
     Retry,
 )
 from gateway.errors import ConfigError, PermanentError, TransientError
+from tests.integration.delivery.conftest import Recorder
 
 
-async def nothing_arrives(recorder, seconds: float = 0.4) -> bool:
+async def nothing_arrives(recorder: Recorder, seconds: float = 0.4) -> bool:
     before = len(recorder.deliveries)
-    await asyncio.sleep(seconds)
+    await asyncio.sleep(seconds)  # lets time pass to show that nothing more arrives
     return len(recorder.deliveries) == before
 
 
-async def test_published_message_is_delivered_with_id_envelope_and_first_attempt(broker, recorder):
+async def test_published_message_is_delivered_with_id_envelope_and_first_attempt(
+    broker: Broker, recorder: type[Recorder]
+) -> None:
     queue = broker.topology.deliver_queue("d1")
     handler = recorder()
     await broker.consume(queue, handler)
@@ -42,7 +46,7 @@ async def test_published_message_is_delivered_with_id_envelope_and_first_attempt
     assert (delivery.attempt, delivery.redelivered) == (1, False)
 
 
-async def test_acked_message_is_not_delivered_again(broker, recorder):
+async def test_acked_message_is_not_delivered_again(broker: Broker, recorder: type[Recorder]) -> None:
     queue = broker.topology.validate_queue
     first = recorder()
     consumer = await broker.consume(queue, first)
@@ -54,7 +58,7 @@ async def test_acked_message_is_not_delivered_again(broker, recorder):
     assert await nothing_arrives(second)
 
 
-async def test_publish_to_missing_queue_raises_unroutable_publish_error(broker):
+async def test_publish_to_missing_queue_raises_unroutable_publish_error(broker: Broker) -> None:
     queue = broker.topology.deliver_queue("nowhere")
     with pytest.raises(PublishError) as caught:
         await broker.publish(queue, {"id": 1}, message_id="m-1")
@@ -62,7 +66,9 @@ async def test_publish_to_missing_queue_raises_unroutable_publish_error(broker):
     assert (caught.value.reason, caught.value.queue, caught.value.message_id) == ("unroutable", queue, "m-1")
 
 
-async def test_envelope_at_the_size_cap_is_accepted_and_one_byte_more_is_refused(broker, recorder):
+async def test_envelope_at_the_size_cap_is_accepted_and_one_byte_more_is_refused(
+    broker: Broker, recorder: type[Recorder]
+) -> None:
     queue = broker.topology.validate_queue
     overhead = len('{"pad":""}')
     handler = recorder()
@@ -77,7 +83,7 @@ async def test_envelope_at_the_size_cap_is_accepted_and_one_byte_more_is_refused
     assert handler.ids == ["fits"]
 
 
-async def test_publish_many_returns_only_the_confirmed_ids(broker, recorder):
+async def test_publish_many_returns_only_the_confirmed_ids(broker: Broker, recorder: type[Recorder]) -> None:
     top = broker.topology
     messages = [OutgoingMessage(top.deliver_queue("d1"), f"ok-{i}", {"i": i}) for i in range(20)]
     messages += [
@@ -92,13 +98,15 @@ async def test_publish_many_returns_only_the_confirmed_ids(broker, recorder):
     assert sorted(handler.ids) == sorted(confirmed)
 
 
-async def test_publish_many_refuses_duplicate_message_ids_in_one_batch(broker):
+async def test_publish_many_refuses_duplicate_message_ids_in_one_batch(broker: Broker) -> None:
     queue = broker.topology.validate_queue
     with pytest.raises(ValueError, match="unique"):
         await broker.publish_many([OutgoingMessage(queue, "same", {}), OutgoingMessage(queue, "same", {})])
 
 
-async def test_transient_failure_is_retried_with_growing_delays_then_parked(broker, recorder):
+async def test_transient_failure_is_retried_with_growing_delays_then_parked(
+    broker: Broker, recorder: type[Recorder]
+) -> None:
     top = broker.topology
     queue = top.deliver_queue("d1")
     handler, parked = recorder(Retry()), recorder()
@@ -113,7 +121,9 @@ async def test_transient_failure_is_retried_with_growing_delays_then_parked(brok
     assert await nothing_arrives(handler, 0.5)
 
 
-async def test_retry_that_succeeds_later_is_delivered_once_more_and_not_parked(broker, recorder):
+async def test_retry_that_succeeds_later_is_delivered_once_more_and_not_parked(
+    broker: Broker, recorder: type[Recorder]
+) -> None:
     top = broker.topology
     queue = top.validate_queue
     handler = recorder(lambda d: Retry() if d.attempt == 1 else DONE)
@@ -127,7 +137,9 @@ async def test_retry_that_succeeds_later_is_delivered_once_more_and_not_parked(b
     assert parked.deliveries == []
 
 
-async def test_permanent_failure_is_parked_at_once_without_burning_retries(broker, recorder):
+async def test_permanent_failure_is_parked_at_once_without_burning_retries(
+    broker: Broker, recorder: type[Recorder]
+) -> None:
     top = broker.topology
     queue = top.deliver_queue("d2")
     handler, parked = recorder(Park("refused")), recorder()
@@ -140,10 +152,10 @@ async def test_permanent_failure_is_parked_at_once_without_burning_retries(broke
     assert await nothing_arrives(handler, 0.3)
 
 
-async def test_unexpected_handler_exception_counts_as_retry(broker, recorder):
+async def test_unexpected_handler_exception_counts_as_retry(broker: Broker, recorder: type[Recorder]) -> None:
     queue = broker.topology.validate_queue
 
-    def explode_once(delivery):
+    def explode_once(delivery: Delivery) -> Outcome:
         if delivery.attempt == 1:
             raise RuntimeError("adapter crashed")
         return DONE
@@ -155,7 +167,9 @@ async def test_unexpected_handler_exception_counts_as_retry(broker, recorder):
     assert [d.attempt for d in handler.deliveries] == [1, 2]
 
 
-async def test_prefetch_bounds_the_number_of_unsettled_messages(broker, recorder):
+async def test_prefetch_bounds_the_number_of_unsettled_messages(
+    broker: Broker, recorder: type[Recorder]
+) -> None:
     queue = broker.topology.deliver_queue("d1")
     gate = asyncio.Event()
     handler = recorder(gate=gate)
@@ -170,7 +184,9 @@ async def test_prefetch_bounds_the_number_of_unsettled_messages(broker, recorder
     assert sorted(handler.ids) == sorted(f"m{i}" for i in range(8))
 
 
-async def test_stop_lets_in_flight_handlers_finish_and_leaves_the_rest_queued(broker, recorder):
+async def test_stop_lets_in_flight_handlers_finish_and_leaves_the_rest_queued(
+    broker: Broker, recorder: type[Recorder]
+) -> None:
     queue = broker.topology.deliver_queue("d2")
     gate = asyncio.Event()
     first = recorder(gate=gate)
@@ -178,7 +194,7 @@ async def test_stop_lets_in_flight_handlers_finish_and_leaves_the_rest_queued(br
     consumer = await broker.consume(queue, first, prefetch=1)
     await first.wait_for(1)
     stopping = asyncio.create_task(consumer.stop())
-    await asyncio.sleep(0.2)
+    await asyncio.sleep(0.2)  # lets time pass: stop() must not return while the handler runs
     assert not stopping.done()  # waits for the handler
     gate.set()
     await asyncio.wait_for(stopping, 5)
@@ -190,7 +206,9 @@ async def test_stop_lets_in_flight_handlers_finish_and_leaves_the_rest_queued(br
     assert await nothing_arrives(second, 0.3)
 
 
-async def test_handler_still_running_after_the_grace_period_is_redelivered(broker, recorder):
+async def test_handler_still_running_after_the_grace_period_is_redelivered(
+    broker: Broker, recorder: type[Recorder]
+) -> None:
     queue = broker.topology.validate_queue
     stuck = recorder(gate=asyncio.Event())  # never opened
     consumer = await broker.consume(queue, stuck)
@@ -220,7 +238,9 @@ class ParkBook:
         return self.answer or Park(reason)
 
 
-async def kill_consumers_until_dead_lettered(broker, recorder, queue: str, book: ParkBook) -> int:
+async def kill_consumers_until_dead_lettered(
+    broker: Broker, recorder: type[Recorder], queue: str, book: ParkBook
+) -> int:
     """Consumers that never settle, stopped one after another; returns the deliveries seen."""
     deliveries = 0
     while not book.reasons and deliveries < 6:
@@ -232,11 +252,13 @@ async def kill_consumers_until_dead_lettered(broker, recorder, queue: str, book:
         except BaseException:  # nothing came: dead-lettered meanwhile
             pass
         await consumer.stop(grace=0.05)
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.1)  # time for the broker to requeue or dead-letter before the next one
     return deliveries
 
 
-async def test_message_that_keeps_killing_its_consumer_is_recorded_then_parked(broker, recorder):
+async def test_message_that_keeps_killing_its_consumer_is_recorded_then_parked(
+    broker: Broker, recorder: type[Recorder]
+) -> None:
     top = broker.topology  # delivery_limit = 2: three deliveries, then dead-lettered
     queue = top.deliver_queue("d1")
     book, parked = ParkBook(), recorder()
@@ -251,8 +273,8 @@ async def test_message_that_keeps_killing_its_consumer_is_recorded_then_parked(b
 
 
 async def test_retried_message_that_then_keeps_killing_its_consumer_is_recorded_against_its_queue(
-    broker, recorder
-):
+    broker: Broker, recorder: type[Recorder]
+) -> None:
     top = broker.topology
     queue = top.deliver_queue("d2")
     book, parked = ParkBook(), recorder()
@@ -269,7 +291,9 @@ async def test_retried_message_that_then_keeps_killing_its_consumer_is_recorded_
     assert book.reasons[0].startswith("delivery limit")
 
 
-async def test_dead_letter_whose_work_finished_meanwhile_is_dropped_not_parked(broker, recorder):
+async def test_dead_letter_whose_work_finished_meanwhile_is_dropped_not_parked(
+    broker: Broker, recorder: type[Recorder]
+) -> None:
     top = broker.topology
     queue = top.deliver_queue("d2")
     book, parked = ParkBook(answer=DONE), recorder()
@@ -280,7 +304,7 @@ async def test_dead_letter_whose_work_finished_meanwhile_is_dropped_not_parked(b
     assert book.reasons and await nothing_arrives(parked, 0.5)
 
 
-async def test_park_the_stage_cannot_record_is_not_parked(broker, recorder):
+async def test_park_the_stage_cannot_record_is_not_parked(broker: Broker, recorder: type[Recorder]) -> None:
     top = broker.topology  # the record fails: redelivered until the limit, then dead-lettered
     queue = top.deliver_queue("d1")
 
@@ -302,12 +326,14 @@ async def test_park_the_stage_cannot_record_is_not_parked(broker, recorder):
     assert len(later.reasons) == 1 and later.reasons[0].startswith("delivery limit")
 
 
-async def test_consuming_a_missing_queue_raises_config_error(broker, recorder):
+async def test_consuming_a_missing_queue_raises_config_error(
+    broker: Broker, recorder: type[Recorder]
+) -> None:
     with pytest.raises(ConfigError):
         await broker.consume(broker.topology.deliver_queue("missing"), recorder())
 
 
-async def test_declare_is_idempotent(broker, recorder):
+async def test_declare_is_idempotent(broker: Broker, recorder: type[Recorder]) -> None:
     queue = broker.topology.deliver_queue("d1")
     await broker.publish(queue, {"id": 1}, message_id="kept")
     await broker.declare(["d1", "d2"])

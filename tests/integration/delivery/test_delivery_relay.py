@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Sequence
 
 import pytest
 
+from gateway.broker import Broker, Topology
+from gateway.broker.amqp import AmqpBroker
 from gateway.stages.relay import Relay
 from gateway.store.outbox import OutboxRow
+from tests.eventually import eventually
+from tests.integration.delivery.conftest import Recorder, TcpProxy
 
 
 class FakeOutbox:
     """An ``OutboxSource`` in memory; ``fail_fetches`` makes the next fetches raise."""
 
-    def __init__(self, rows: list[OutboxRow] = ()) -> None:
+    def __init__(self, rows: Sequence[OutboxRow] = ()) -> None:
         self.pending: dict[int, OutboxRow] = {r.id: r for r in rows}
         self.marked: list[list[int]] = []
         self.released: list[list[int]] = []
@@ -53,24 +58,16 @@ def rows(queue: str, count: int, start: int = 1, pad: int = 0) -> list[OutboxRow
     ]
 
 
-async def drained(broker, queue: str, recorder, count: int):
+async def drained(broker: Broker, queue: str, recorder: type[Recorder], count: int) -> Recorder:
     handler = recorder()
     await broker.consume(queue, handler, prefetch=100)
     await handler.wait_for(count, within=10)
     return handler
 
 
-async def eventually(condition, within: float = 10.0) -> None:
-    """Poll ``condition`` (state of a fake, changed by the relay task) until true."""
-
-    async def poll() -> None:
-        while not condition():  # noqa: ASYNC110 - the fake has nothing to await on
-            await asyncio.sleep(0.02)
-
-    await asyncio.wait_for(poll(), within)
-
-
-async def test_relay_publishes_pending_rows_in_batches_and_marks_them_sent(broker, recorder):
+async def test_relay_publishes_pending_rows_in_batches_and_marks_them_sent(
+    broker: Broker, recorder: type[Recorder]
+) -> None:
     queue = broker.topology.deliver_queue("d1")
     outbox = FakeOutbox(rows(queue, 25))
     relay = Relay(outbox, broker, batch_size=10)
@@ -81,7 +78,7 @@ async def test_relay_publishes_pending_rows_in_batches_and_marks_them_sent(broke
     assert sorted(handler.ids) == sorted(f"sub-{i}" for i in range(1, 26))
 
 
-async def test_row_for_a_missing_queue_stays_pending_while_the_others_are_sent(broker):
+async def test_row_for_a_missing_queue_stays_pending_while_the_others_are_sent(broker: Broker) -> None:
     good = rows(broker.topology.deliver_queue("d1"), 3)
     bad = OutboxRow(99, broker.topology.deliver_queue("gone"), "sub-99", {"submission_id": "sub-99"})
     outbox = FakeOutbox([*good, bad])
@@ -92,7 +89,9 @@ async def test_row_for_a_missing_queue_stays_pending_while_the_others_are_sent(b
     assert (result.sent, result.failed, list(outbox.pending)) == (0, 1, [99])
 
 
-async def test_rows_with_a_repeated_message_id_go_out_in_a_later_round(broker, recorder):
+async def test_rows_with_a_repeated_message_id_go_out_in_a_later_round(
+    broker: Broker, recorder: type[Recorder]
+) -> None:
     queue = broker.topology.validate_queue
     twin = [OutboxRow(1, queue, "sub-1", {"n": 1}), OutboxRow(2, queue, "sub-1", {"n": 2})]
     outbox = FakeOutbox(twin)
@@ -105,41 +104,43 @@ async def test_rows_with_a_repeated_message_id_go_out_in_a_later_round(broker, r
     assert [d.envelope["n"] for d in handler.deliveries] == [1, 2]
 
 
-async def test_running_relay_wakes_on_notify_instead_of_waiting_for_the_poll(broker):
+async def test_running_relay_wakes_on_notify_instead_of_waiting_for_the_poll(broker: Broker) -> None:
     queue = broker.topology.deliver_queue("d2")
     outbox = FakeOutbox()
     relay = Relay(outbox, broker, poll_interval=60)
     relay.start()
     try:
-        await eventually(outbox.fetched.is_set)
-        await asyncio.sleep(0.05)  # the relay now sleeps until the poll or a notify
+        await eventually(outbox.fetched.is_set, within=10, what="a first fetch")
+        # lets the relay reach its wait for the poll or a notify (not observable from outside;
+        # a notify that came earlier would be seen too, only the test would mean less)
+        await asyncio.sleep(0.05)
         outbox.add(rows(queue, 1)[0])
         relay.notify()
-        await eventually(lambda: not outbox.pending, within=3)
+        await eventually(lambda: not outbox.pending, within=3, what="the row sent")
     finally:
         await relay.stop()
 
 
-async def test_store_failure_backs_off_and_the_rows_go_out_later(broker):
+async def test_store_failure_backs_off_and_the_rows_go_out_later(broker: Broker) -> None:
     outbox = FakeOutbox(rows(broker.topology.validate_queue, 5))
     outbox.fail_fetches = 2
     relay = Relay(outbox, broker, poll_interval=60, backoff=(0.05, 0.1))
     relay.start()
     try:
-        await eventually(lambda: not outbox.pending, within=5)
+        await eventually(lambda: not outbox.pending, within=5, what="the rows sent")
         assert outbox.fail_fetches == 0
     finally:
         await relay.stop()
 
 
-async def test_stop_lets_the_current_batch_finish_and_mark_its_rows(broker):
+async def test_stop_lets_the_current_batch_finish_and_mark_its_rows(broker: Broker) -> None:
     outbox = FakeOutbox(rows(broker.topology.validate_queue, 5))
     outbox.fetch_gate = asyncio.Event()
     relay = Relay(outbox, broker, poll_interval=60)
     relay.start()
-    await eventually(outbox.fetched.is_set)
+    await eventually(outbox.fetched.is_set, within=10, what="a first fetch")
     stopping = asyncio.create_task(relay.stop())
-    await asyncio.sleep(0.1)
+    await asyncio.sleep(0.1)  # lets time pass: stop() must not return while the batch runs
     assert not stopping.done()  # waits for the batch in progress
     outbox.fetch_gate.set()
     await asyncio.wait_for(stopping, 5)
@@ -148,8 +149,12 @@ async def test_stop_lets_the_current_batch_finish_and_mark_its_rows(broker):
 
 @pytest.mark.rabbitmq
 async def test_connection_cut_mid_batch_leaves_unconfirmed_rows_pending_and_they_go_out_later(
-    topology, destinations, amqp_factory, tcp_proxy, recorder
-):
+    topology: Topology,
+    destinations: tuple[str, ...],
+    amqp_factory: Callable[..., AmqpBroker],
+    tcp_proxy: TcpProxy,
+    recorder: type[Recorder],
+) -> None:
     broker = amqp_factory(tcp_proxy.url, publish_timeout=5.0)
     await broker.declare(destinations)  # also opens the connection through the proxy
     queue = topology.deliver_queue("d1")
@@ -162,10 +167,10 @@ async def test_connection_cut_mid_batch_leaves_unconfirmed_rows_pending_and_they
     relay = Relay(outbox, broker, batch_size=100, poll_interval=60, backoff=(0.05, 0.2))
     relay.start()
     try:
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.3)  # lets time pass: nothing can go out while the broker refuses
         assert outbox.pending
         tcp_proxy.refusing = False
-        await eventually(lambda: not outbox.pending, within=15)
+        await eventually(lambda: not outbox.pending, within=15, what="the rows sent")
     finally:
         await relay.stop()
     expected = {f"sub-{i}" for i in range(1, 301)}

@@ -10,13 +10,13 @@ from structlog.testing import capture_logs
 from gateway.store.models import Submission
 from tests.conftest import LEIKA
 from tests.eventually import eventually
-from tests.helpers import bearer, token
+from tests.helpers import bearer, gateway_of, token
 from tests.integration.pipeline.conftest import PipelineGateway
 from tests.integration.pipeline.test_pipeline import send
 
 
 async def _status(api: httpx.AsyncClient, submission_id: str) -> str | None:
-    async with api.app.state.gateway.sessions() as session:  # type: ignore[attr-defined]
+    async with gateway_of(api).sessions() as session:
         return await session.scalar(select(Submission.status).where(Submission.id == submission_id))
 
 

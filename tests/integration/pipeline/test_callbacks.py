@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 import time
@@ -13,6 +12,7 @@ import pytest
 
 from gateway.stages.callbacks.sender import verify_callback
 from tests.conftest import LEIKA
+from tests.eventually import eventually
 from tests.helpers import bearer, token
 from tests.integration.pipeline.conftest import PipelineGateway
 from tests.integration.pipeline.test_pipeline import send
@@ -52,11 +52,7 @@ async def test_sender_gets_a_signed_callback_for_the_accept_event(
     api, _, _ = await pipeline.start()
     auth = bearer(await token(api))
     ref, _ = await send(api, auth, LEIKA, callback={"url": url, "secret": CALLBACK_SECRET})
-    for _ in range(100):
-        if received:
-            break
-        await asyncio.sleep(0.1)
-    assert received, "no callback arrived"
+    await eventually(lambda: received, within=10, what="a callback")
     headers, body = received[0]
     assert verify_callback(
         CALLBACK_SECRET,

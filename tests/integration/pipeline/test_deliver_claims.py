@@ -5,7 +5,6 @@ as an interrupted attempt; a park the fabric decides waits for an attempt still 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 import httpx
 import pytest
@@ -18,25 +17,21 @@ from gateway.store.claims import Busy, Claimed, claim
 from gateway.store.models import DeliveryAttempt, ParkedMessage, Submission
 from tests.conftest import ACTIVE
 from tests.eventually import eventually
-from tests.helpers import bearer, token
+from tests.helpers import bearer, gateway_of, token
 from tests.integration.pipeline.conftest import HTTP_LEIKA, PipelineGateway
 from tests.integration.pipeline.test_pipeline import final_log, send
 from tests.unit.adapters.vendor_server import Answer
 
 
-def _gateway(api: httpx.AsyncClient) -> Any:
-    return api.app.state.gateway  # type: ignore[attr-defined]
-
-
 async def _row(api: httpx.AsyncClient, submission_id: str) -> Submission:
-    async with _gateway(api).sessions() as session:
+    async with gateway_of(api).sessions() as session:
         row = await session.get(Submission, submission_id)
         assert row is not None
         return row
 
 
 async def _attempts(api: httpx.AsyncClient, submission_id: str) -> list[DeliveryAttempt]:
-    async with _gateway(api).sessions() as session:
+    async with gateway_of(api).sessions() as session:
         rows = await session.scalars(
             select(DeliveryAttempt)
             .where(DeliveryAttempt.submission_id == submission_id)
@@ -46,7 +41,8 @@ async def _attempts(api: httpx.AsyncClient, submission_id: str) -> list[Delivery
 
 
 def _deliver_stage(api: httpx.AsyncClient) -> DeliverStage:
-    gateway = _gateway(api)
+    gateway = gateway_of(api)
+    assert gateway.broker is not None  # the pipeline runs its stages
     stage = gateway.handlers[gateway.broker.topology.deliver_queue(ACTIVE)]
     assert isinstance(stage, DeliverStage)
     return stage
@@ -66,10 +62,11 @@ async def test_a_duplicate_delivery_message_waits_for_the_claim_and_never_calls_
     ref, _ = await send(api, auth, HTTP_LEIKA)
     sid = ref["submissionId"]
     await eventually(lambda: len(vendor.requests) >= 1, within=10, what="the first vendor call")
-    gateway = _gateway(api)
+    broker = gateway_of(api).broker
+    assert broker is not None  # the pipeline runs its stages
     message = StageMessage("deliver", sid, ACTIVE)
-    queue = gateway.broker.topology.deliver_queue(ACTIVE)
-    await gateway.broker.publish(queue, message.envelope(), message_id=f"deliver:{sid}")
+    queue = broker.topology.deliver_queue(ACTIVE)
+    await broker.publish(queue, message.envelope(), message_id=f"deliver:{sid}")
     claims = await final_log(api, auth, ref["caseId"])
     assert [next(iter(c["events"])).rsplit("/", 1)[-1] for c in claims].count("accept-submission") == 1
     row = await _row(api, sid)
@@ -86,11 +83,11 @@ async def validated(pipeline: PipelineGateway) -> tuple[httpx.AsyncClient, str]:
     ref, _ = await send(api, bearer(await token(api)), HTTP_LEIKA)
     sid = ref["submissionId"]
     await eventually(lambda: len(vendor.requests) >= 1, within=10, what="a vendor call")
-    for consumer in list(_gateway(api).consumers):
+    for consumer in list(gateway_of(api).consumers):
         await consumer.stop(grace=5)  # nothing consumes any more: the test drives the stage
     row = await _row(api, sid)
     assert row.status == "validated"
-    async with _gateway(api).sessions.begin() as session:  # the retry copy waits in a delay queue
+    async with gateway_of(api).sessions.begin() as session:  # the retry copy waits in a delay queue
         await session.execute(update(Submission).where(Submission.id == sid).values(claimed_until=None))
     return api, sid
 
@@ -99,7 +96,7 @@ async def test_an_expired_claim_never_released_is_recorded_as_an_interrupted_att
     validated: tuple[httpx.AsyncClient, str],
 ) -> None:
     api, sid = validated
-    sessions = _gateway(api).sessions
+    sessions = gateway_of(api).sessions
     assert await claim(sessions, sid, 2, 60.0, "http") == Claimed()
     assert isinstance(await claim(sessions, sid, 3, 60.0, "http"), Busy)  # held: the copy waits
     async with sessions.begin() as session:  # the holder died: its lease runs out

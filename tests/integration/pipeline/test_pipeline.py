@@ -3,7 +3,7 @@ in-process broker and on RabbitMQ, and the sender's event log ends with a verifi
 
 from __future__ import annotations
 
-import asyncio
+import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from tests.conftest import ACTIVE, LEIKA, XBAU
+from tests.eventually import eventually
 from tests.helpers import (
     bearer,
     create,
@@ -55,15 +56,15 @@ async def final_log(api: httpx.AsyncClient, auth: dict[str, str], case_id: str) 
     async def key(destination: str, kid: str) -> dict[str, Any]:
         return dict((await api.get(f"/v1/destinations/{destination}/keys/{kid}")).json())
 
-    for _ in range(300):
-        tokens = (await api.get(f"/v1/cases/{case_id}/events", headers=auth)).json()["eventLog"]
-        if len(tokens) >= 3:
-            break
-        await asyncio.sleep(0.1)
+    async def settled_log() -> list[str]:  # create, submit, then accept or reject
+        tokens: list[str] = (await api.get(f"/v1/cases/{case_id}/events", headers=auth)).json()["eventLog"]
+        return tokens if len(tokens) >= 3 else []
+
+    tokens = await eventually(settled_log, within=30, what=f"the final event of case {case_id}")
     keys = {}
     for tok in tokens:
-        claims = json.loads(__import__("base64").urlsafe_b64decode(tok.split(".")[1] + "=="))
-        header = json.loads(__import__("base64").urlsafe_b64decode(tok.split(".")[0] + "=="))
+        claims = json.loads(base64.urlsafe_b64decode(tok.split(".")[1] + "=="))
+        header = json.loads(base64.urlsafe_b64decode(tok.split(".")[0] + "=="))
         if not claims["iss"].startswith("http"):
             keys[(claims["iss"], header["kid"])] = await key(claims["iss"], header["kid"])
     jwks = (await api.get("/.well-known/jwks.json")).json()

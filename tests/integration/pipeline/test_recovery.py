@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import httpx
@@ -11,6 +10,7 @@ from sqlalchemy import update
 from gateway.app import create_app
 from gateway.store.models import Outbox, Submission, utcnow
 from tests.conftest import ACTIVE, LEIKA, SECRET, make_settings
+from tests.eventually import eventually
 from tests.helpers import bearer, token
 from tests.integration.pipeline.conftest import service
 from tests.integration.pipeline.test_pipeline import send
@@ -49,11 +49,11 @@ async def test_a_restart_delivers_what_the_in_process_broker_lost(
     second = create_app(settings.model_copy(update={"run_stages": True}))
     async with second.router.lifespan_context(second):
         sessions = second.state.gateway.sessions
-        for _ in range(100):
+
+        async def delivered() -> bool:
             async with sessions() as session:
                 row = await session.get(Submission, ref["submissionId"])
-            if row is not None and row.status == "delivered":
-                break
-            await asyncio.sleep(0.1)
-    assert row is not None and row.status == "delivered"
+            return row is not None and row.status == "delivered"
+
+        await eventually(delivered, within=10, what="the submission delivered")
     assert (hot_folder / ref["submissionId"] / "manifest.json").is_file()

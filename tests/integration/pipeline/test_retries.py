@@ -10,31 +10,37 @@ from sqlalchemy import select
 
 from gateway.store.models import DeliveryAttempt, ParkedMessage, Submission
 from tests.conftest import ACTIVE, LEIKA
-from tests.helpers import bearer, token
+from tests.eventually import eventually
+from tests.helpers import bearer, gateway_of, token
 from tests.integration.pipeline.conftest import HTTP_LEIKA, PipelineGateway
 from tests.integration.pipeline.test_pipeline import final_log, send
 from tests.unit.adapters.vendor_server import Answer
 
 
 async def _settled(api: httpx.AsyncClient, submission_id: str, status: str) -> list[DeliveryAttempt]:
-    sessions = api.app.state.gateway.sessions  # type: ignore[attr-defined]
-    for _ in range(200):
+    """The delivery attempts, once the submission has become ``status``."""
+    sessions = gateway_of(api).sessions
+
+    async def attempts() -> list[DeliveryAttempt]:
         async with sessions() as session:
             row = await session.get(Submission, submission_id)
-            if row is not None and row.status == status:
-                attempts = await session.scalars(
-                    select(DeliveryAttempt)
-                    .where(DeliveryAttempt.submission_id == submission_id)
-                    .order_by(DeliveryAttempt.id)
-                )
-                return list(attempts)
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{submission_id} never became {status} (is {row.status if row else None})")
+            now = row.status if row else None
+            assert now == status, f"{submission_id} is {now}"
+            rows = await session.scalars(
+                select(DeliveryAttempt)
+                .where(DeliveryAttempt.submission_id == submission_id)
+                .order_by(DeliveryAttempt.id)
+            )
+            return list(rows)
+
+    return await eventually(attempts, within=20, what=f"{submission_id} {status}")
 
 
 async def _parkings(api: httpx.AsyncClient, submission_id: str) -> list[ParkedMessage]:
-    async with api.app.state.gateway.sessions() as session:  # type: ignore[attr-defined]
-        rows = await session.scalars(select(ParkedMessage).where(ParkedMessage.submission_id == submission_id))
+    async with gateway_of(api).sessions() as session:
+        rows = await session.scalars(
+            select(ParkedMessage).where(ParkedMessage.submission_id == submission_id)
+        )
         return list(rows)
 
 
@@ -63,7 +69,7 @@ async def test_permanent_failure_parks_without_burning_retries(pipeline: Pipelin
     assert [p.reason for p in await _parkings(api, ref["submissionId"])] == [
         "the adapter refused it: rejected by demo-reject"
     ]
-    await asyncio.sleep(0.5)  # nothing comes back from the parking queue
+    await asyncio.sleep(0.5)  # lets time pass on purpose: nothing comes back from the parking queue
     assert len(await _settled(api, ref["submissionId"], "parked")) == 1
 
 
@@ -74,8 +80,13 @@ async def test_a_crashing_adapter_is_retried_up_to_the_budget_then_parked(pipeli
     auth = bearer(await token(api))
     ref, _ = await send(api, auth, LEIKA)
     attempts = await _settled(api, ref["submissionId"], "parked")
-    assert [(a.attempt, a.outcome) for a in attempts] == [(1, "transient"), (2, "transient"), (3, "transient")]
+    assert [(a.attempt, a.outcome) for a in attempts] == [
+        (1, "transient"),
+        (2, "transient"),
+        (3, "transient"),
+    ]
     assert all(a.error and a.error.startswith("RuntimeError") for a in attempts)
     (parking,) = await _parkings(api, ref["submissionId"])
     assert parking.reason.startswith("retries exhausted after 3 attempts: RuntimeError: demo-crash crashed")
-    assert parking.queue.endswith(".deliver." + ACTIVE) and parking.message_id == f"deliver:{ref['submissionId']}"
+    assert parking.queue.endswith(".deliver." + ACTIVE)
+    assert parking.message_id == f"deliver:{ref['submissionId']}"

@@ -43,22 +43,22 @@ async def test_a_sample_of_each_standard_ends_in_accept_submission(
     clients = [{"id": "portal", "secret_hash": secret_hashes[SECRET], "regions": ["06435"]}]
     settings = make_settings(tmp_path, key_template, database_url, tenants, clients)
     app = create_app(settings.model_copy(update={"run_stages": True}))
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://gateway.test"
-        ) as api:
-            auth = bearer(await token(api))
-            key = await encryption_key(api, auth, ACTIVE)
-            data = first_valid_sample(standard).read_bytes()
-            ref = (await create(api, auth, ACTIVE)).json()
-            body = {
-                "encryptedMetadata": encrypt(key, metadata_for(data, {}, uri), cty="application/json"),
-                "encryptedData": encrypt(key, data),
-            }
-            assert (
-                await api.put(f"/v1/submissions/{ref['submissionId']}", json=body, headers=auth)
-            ).status_code == 200
-            claims = await final_log(api, auth, ref["caseId"])
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway.test") as api,
+    ):
+        auth = bearer(await token(api))
+        key = await encryption_key(api, auth, ACTIVE)
+        data = first_valid_sample(standard).read_bytes()
+        ref = (await create(api, auth, ACTIVE)).json()
+        body = {
+            "encryptedMetadata": encrypt(key, metadata_for(data, {}, uri), cty="application/json"),
+            "encryptedData": encrypt(key, data),
+        }
+        assert (
+            await api.put(f"/v1/submissions/{ref['submissionId']}", json=body, headers=auth)
+        ).status_code == 200
+        claims = await final_log(api, auth, ref["caseId"])
     assert [next(iter(c["events"])).removeprefix(EVENTS) for c in claims][-1] == "accept-submission", (
         json.dumps(claims[-1]["events"])[:500]
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import httpx
@@ -10,6 +9,7 @@ import httpx
 from gateway.app import create_app
 from gateway.store.models import Submission
 from tests.conftest import ACTIVE, LEIKA, SECRET, make_settings
+from tests.eventually import eventually
 from tests.helpers import bearer, token
 from tests.integration.pipeline.conftest import service
 from tests.integration.pipeline.test_pipeline import final_log, send
@@ -40,15 +40,18 @@ async def test_a_lost_blob_ends_in_a_signed_technical_error(
 
     delivery = settings.delivery.model_copy(update={"max_attempts": 3, "retry_delays_ms": [50, 100]})
     second = create_app(settings.model_copy(update={"run_stages": True, "delivery": delivery}))
-    async with second.router.lifespan_context(second), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=second), base_url="http://gateway.test"
-    ) as api:
+    async with (
+        second.router.lifespan_context(second),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=second), base_url="http://gateway.test") as api,
+    ):
         auth = bearer(await token(api))
-        for _ in range(100):
+
+        async def rejected() -> bool:
             async with second.state.gateway.sessions() as session:
-                if (await session.get(Submission, ref["submissionId"])).status == "rejected":
-                    break
-            await asyncio.sleep(0.1)
+                row = await session.get(Submission, ref["submissionId"])
+                return row is not None and row.status == "rejected"
+
+        await eventually(rejected, within=10, what="the submission rejected")
         claims = await final_log(api, auth, ref["caseId"])
     problems = claims[-1]["events"][REJECT]["problems"]
     assert [(p["type"].rsplit("/", 1)[1], p["instance"]) for p in problems] == [

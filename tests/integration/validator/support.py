@@ -19,13 +19,13 @@ from sqlalchemy import select
 from gateway.api.validate import router as validate_router
 from gateway.crypto.b64 import b64url_decode, b64url_encode
 from gateway.crypto.jws import public_key_from_jwk
+from gateway.stages.validate import Validator
 from gateway.store.models import Outbox, Submission
 from gateway.validation import MetadataSchemas, SchemaCatalogue, default_schema_root
-from gateway.stages.validate import Validator
 from tests.conftest import ACTIVE, LEIKA
-from tests.helpers import encrypt, verify_event_log
-from tests.helpers import metadata_for as metadata
+from tests.helpers import encrypt, gateway_of, metadata_for, verify_event_log
 
+metadata = metadata_for  #: re-exported: the validator and security tests import it from here
 PROBLEM = "https://schema.fitko.de/fit-connect/events/problems/"
 REJECT = "https://schema.fitko.de/fit-connect/events/reject-submission"
 PDF = b"%PDF-1.4 antrag " + b"x" * 2000
@@ -140,7 +140,7 @@ async def send(
 
 
 async def status(api: httpx.AsyncClient, submission_id: str) -> str:
-    async with api.app.state.gateway.sessions() as session:  # type: ignore[attr-defined]
+    async with gateway_of(api).sessions() as session:
         submission = await session.get(Submission, submission_id)
         assert submission is not None
         return submission.status

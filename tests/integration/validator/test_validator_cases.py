@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.store.models import Submission
 from gateway.stages.validate import Validator
+from gateway.store.models import Submission
 from tests.conftest import ACTIVE, LEIKA, XBAU
-from tests.helpers import counts, encrypt, new_id
+from tests.helpers import counts, encrypt, gateway_of, new_id
 from tests.integration.validator.conftest import FIM_JSON, LEIKA_2, UNKNOWN_XML, XDOMEA
 from tests.integration.validator.support import (
     PDF,
@@ -196,5 +196,6 @@ async def test_the_reject_event_notifies_the_sender_in_the_same_transaction(
             {"stage": "callback", "submissionId": loud["submissionId"], "event": "reject-submission"},
         )
     ]
-    async with vapi.app.state.gateway.sessions() as session:  # type: ignore[attr-defined]
-        assert (await session.get(Submission, valid["submissionId"])).status == "validated"  # type: ignore[union-attr]
+    async with gateway_of(vapi).sessions() as session:
+        row = await session.get(Submission, valid["submissionId"])
+    assert row is not None and row.status == "validated"

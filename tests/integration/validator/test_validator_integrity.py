@@ -13,8 +13,8 @@ from sqlalchemy import select, update
 from gateway.config.sync import sync_config
 from gateway.crypto.b64 import b64url_decode, b64url_encode
 from gateway.crypto.jwe import DecryptionError
-from gateway.store.models import Attachment, Event
 from gateway.stages.validate import Validator
+from gateway.store.models import Attachment, Event
 from tests.conftest import ACTIVE, OTHER, XBAU
 from tests.helpers import encrypt, new_id
 from tests.integration.validator.support import (

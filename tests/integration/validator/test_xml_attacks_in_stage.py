@@ -29,8 +29,10 @@ def attacks(port: int) -> dict[str, bytes]:
         "A3 parameter entity": b'<!DOCTYPE r [<!ENTITY %% p SYSTEM "http://127.0.0.1:%d/p"> %%p;]><r/>'
         % port,
         "A4 billion laughs": b'<!DOCTYPE r [<!ENTITY l0 "lol">' + lol + b"]><r>&l9;</r>",
-        "A6 XInclude": b'<r xmlns:xi="http://www.w3.org/2001/XInclude"><xi:include href="file:///etc/passwd" parse="text"/></r>',
-        "A7 schemaLocation redirect": b'<e:r xmlns:e="urn:evil" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+        "A6 XInclude": b'<r xmlns:xi="http://www.w3.org/2001/XInclude">'
+        b'<xi:include href="file:///etc/passwd" parse="text"/></r>',
+        "A7 schemaLocation redirect": b'<e:r xmlns:e="urn:evil" '
+        b'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
         b'xsi:schemaLocation="urn:evil http://127.0.0.1:%d/evil.xsd"/>' % port,
         "A8 deep nesting": b"<a>" * 10_000 + b"</a>" * 10_000,
         "A11 UTF-16": "<?xml version='1.0' encoding='UTF-16'?><r/>".encode("utf-16"),

@@ -9,7 +9,7 @@ import pytest
 from gateway.broker import Delivery, MemoryBroker, Outcome, PublishError, Retry, RetryPolicy, Topology
 
 
-async def test_close_drops_pending_retries_and_refuses_further_publishes():
+async def test_close_drops_pending_retries_and_refuses_further_publishes() -> None:
     broker = MemoryBroker(Topology(retry=RetryPolicy(delays_ms=(50,))))
     await broker.declare()
     seen: list[int] = []
@@ -25,14 +25,14 @@ async def test_close_drops_pending_retries_and_refuses_further_publishes():
     await asyncio.wait_for(handled.wait(), 2)
     await asyncio.sleep(0)  # let the consumer settle it (schedules the retry timer)
     await broker.close()
-    await asyncio.sleep(0.1)
+    await asyncio.sleep(0.1)  # lets time pass: the retry was due after 50 ms and must not come
     assert seen == [1]  # the scheduled retry died with the broker: not durable, by design
     with pytest.raises(PublishError) as caught:
         await broker.publish(broker.topology.validate_queue, {}, message_id="late")
     assert caught.value.reason == "connection"
 
 
-async def test_depth_counts_ready_messages():
+async def test_depth_counts_ready_messages() -> None:
     broker = MemoryBroker()
     await broker.declare(["d"])
     queue = broker.topology.deliver_queue("d")

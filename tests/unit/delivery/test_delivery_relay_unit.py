@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
+import time
 from collections.abc import Sequence
 
 import pytest
 
-from gateway.broker import OutgoingMessage, Topology
+from gateway.broker import MemoryBroker, OutgoingMessage, Topology
 from gateway.stages.relay import Relay
 from gateway.store.outbox import OutboxRow
+from tests.eventually import eventually
 
 
-class ScriptedBroker:
+class ScriptedBroker(MemoryBroker):
     """Confirms only the first ``confirm_limit`` messages of a batch (a connection cut mid-batch);
     ``down`` makes every publish fail."""
 
     def __init__(self) -> None:
-        self.topology = Topology()
+        super().__init__(Topology())
         self.confirm_limit: int | None = None
         self.down = False
         self.batches: list[list[str]] = []
@@ -47,7 +48,7 @@ class Outbox:
         assert all(i in self.pending for i in ids)
 
 
-async def test_rows_unconfirmed_when_the_connection_dies_mid_batch_stay_pending_and_go_out_later():
+async def test_rows_unconfirmed_when_the_connection_dies_mid_batch_stay_pending_and_go_out_later() -> None:
     broker, outbox = ScriptedBroker(), Outbox(10)
     broker.confirm_limit = 4
     relay = Relay(outbox, broker, batch_size=10)
@@ -60,23 +61,24 @@ async def test_rows_unconfirmed_when_the_connection_dies_mid_batch_stay_pending_
     assert broker.batches[1] == [f"m{i}" for i in range(4, 10)]
 
 
-async def test_relay_backs_off_while_nothing_is_confirmed_and_drains_after_recovery():
+async def test_relay_backs_off_while_nothing_is_confirmed_and_drains_after_recovery() -> None:
     broker, outbox = ScriptedBroker(), Outbox(3)
     broker.down = True
     relay = Relay(outbox, broker, poll_interval=60, backoff=(0.02, 0.08))
+    started = time.monotonic()
     relay.start()
-    await asyncio.sleep(0.4)
-    assert 3 <= outbox.fetches <= 10  # 0.02, 0.04, 0.08, 0.08 ...: backing off, not spinning
-    broker.down = False
-    for _ in range(50):
-        if not outbox.pending:
-            break
-        await asyncio.sleep(0.02)
-    await relay.stop()
+    try:
+        await eventually(lambda: outbox.fetches >= 5, what="five fetches while the broker is down")
+        # backing off, not spinning: 0.02, 0.04, 0.08, 0.08 s between them
+        assert time.monotonic() - started >= 0.2
+        broker.down = False
+        await eventually(lambda: not outbox.pending, what="the rows sent after the recovery")
+    finally:
+        await relay.stop()
     assert outbox.pending == {}
 
 
-async def test_store_error_in_mark_sent_leaves_rows_pending_for_a_later_round():
+async def test_store_error_in_mark_sent_leaves_rows_pending_for_a_later_round() -> None:
     broker, outbox = ScriptedBroker(), Outbox(2)
 
     async def broken(ids: list[int]) -> None:
@@ -88,7 +90,7 @@ async def test_store_error_in_mark_sent_leaves_rows_pending_for_a_later_round():
     assert sorted(outbox.pending) == [0, 1]  # published, not marked: duplicates, never loss
 
 
-async def test_stop_without_start_returns_and_batch_size_must_be_positive():
+async def test_stop_without_start_returns_and_batch_size_must_be_positive() -> None:
     await Relay(Outbox(0), ScriptedBroker()).stop()
     with pytest.raises(ValueError):
         Relay(Outbox(0), ScriptedBroker(), batch_size=0)

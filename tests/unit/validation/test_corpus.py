@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from gateway.validation import (
+    PayloadRejected,
     SchemaCatalogue,
     SchemaViolationError,
     XmlNotWellFormedError,
@@ -25,7 +26,7 @@ URI_BY_SET = {
 }
 XWAS = "/xwas:vorgang.transportieren.2010/xwas:vorgang/xwas:vorgangType/xwas:untersuchungsplan"
 # sample -> (error class, line, path, message fragment) of the first finding
-INVALID = {
+INVALID: dict[str, tuple[type[PayloadRejected], int, str, str]] = {
     # element order: probennahmestelleKategorie before datumZeitraum/untersuchungDurch
     "xwasser-1.0.0/samples/monitoring_plan_maximal.xml": (
         SchemaViolationError,
