@@ -33,6 +33,7 @@ from gateway.api.tokens import TokenIssuer
 from gateway.api.validate import router as validate_router
 from gateway.api.wellknown import router as wellknown_router
 from gateway.broker import Broker, Consumer, Handler, MemoryBroker, RetryPolicy, Topology, create_broker
+from gateway.broker.consuming import consume_dead_letters
 from gateway.config.settings import Settings
 from gateway.config.sync import sync_config
 from gateway.content import Schemas
@@ -178,7 +179,7 @@ async def _start_stages(
             gateway.consumers.append(
                 await broker.consume(queue, handler, prefetch=settings.delivery.prefetch)
             )
-        gateway.consumers.append(await broker.consume_dead_letters(gateway.handlers))
+        gateway.consumers.append(await consume_dead_letters(broker, gateway.handlers))
     if gateway.relay is not None:
         gateway.relay.start()
     log.info("pipeline_started", queues=[c.queue for c in gateway.consumers], relay=gateway.relay is not None)

@@ -211,11 +211,6 @@ class Broker(Protocol):
         ``ConfigError`` if the queue does not exist, :class:`BrokerUnavailableError`."""
         ...
 
-    async def consume_dead_letters(self, handlers: Mapping[str, Handler], *, prefetch: int = 10) -> Consumer:
-        """Consume the dead-letter queue: each message is recorded by the handler of its origin
-        queue (``Handler.parked``) and then parked, or dropped when the work is done after all."""
-        ...
-
     async def close(self) -> None:
         """Stop every consumer and release connections."""
         ...

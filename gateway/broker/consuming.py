@@ -28,6 +28,8 @@ from gateway.broker.base import (
     ATTEMPT_HEADER,
     DEAD_ORIGIN_HEADER,
     DEAD_REASON_HEADER,
+    Broker,
+    Consumer,
     DeadLetter,
     Delivery,
     Handler,
@@ -135,6 +137,14 @@ class DeadLetters:
 
     async def parked(self, delivery: Delivery, reason: str) -> Outcome:
         return Park(reason)
+
+
+async def consume_dead_letters(
+    broker: Broker, handlers: Mapping[str, Handler], *, prefetch: int = 10
+) -> Consumer:
+    """Consume ``broker``'s dead-letter queue: each message is recorded by the handler of its
+    origin queue (``Handler.parked``), then parked, or dropped when its work finished after all."""
+    return await broker.consume(broker.topology.dead_queue, DeadLetters(handlers), prefetch=prefetch)
 
 
 def _dead_reason(dead: DeadLetter) -> str:

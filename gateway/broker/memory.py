@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 import structlog
@@ -34,7 +34,7 @@ from gateway.broker.base import (
     encode_envelope,
     publish_concurrently,
 )
-from gateway.broker.consuming import DeadLetters, InFlight, decide, log_settled
+from gateway.broker.consuming import InFlight, decide, log_settled
 from gateway.broker.topology import Topology
 from gateway.errors import ConfigError
 
@@ -122,12 +122,6 @@ class MemoryBroker:
         consumer = MemoryConsumer(self, source, as_handler(handler), prefetch)
         self._consumers.add(consumer)
         return consumer
-
-    async def consume_dead_letters(
-        self, handlers: Mapping[str, Handler], *, prefetch: int = 10
-    ) -> MemoryConsumer:
-        """Record and park what exceeded a delivery limit (see ``Broker.consume_dead_letters``)."""
-        return await self.consume(self.topology.dead_queue, DeadLetters(handlers), prefetch=prefetch)
 
     async def close(self) -> None:
         """Stop consumers and drop pending retry timers (nothing is durable here)."""

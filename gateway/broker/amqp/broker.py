@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from functools import partial
 
 import aio_pika
@@ -25,7 +25,6 @@ from gateway.broker.base import (
     encode_envelope,
     publish_concurrently,
 )
-from gateway.broker.consuming import DeadLetters
 from gateway.broker.topology import Topology
 from gateway.errors import ConfigError
 
@@ -156,12 +155,6 @@ class AmqpBroker:
         await consumer.start()
         self.consumers.add(consumer)
         return consumer
-
-    async def consume_dead_letters(
-        self, handlers: Mapping[str, Handler], *, prefetch: int = 10
-    ) -> AmqpConsumer:
-        """Record and park what RabbitMQ dead-lettered (see ``Broker.consume_dead_letters``)."""
-        return await self.consume(self.topology.dead_queue, DeadLetters(handlers), prefetch=prefetch)
 
     async def close(self) -> None:
         """Stop consumers, close the connection."""

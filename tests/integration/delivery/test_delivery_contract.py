@@ -19,6 +19,7 @@ from gateway.broker import (
     PublishError,
     Retry,
 )
+from gateway.broker.consuming import consume_dead_letters
 from gateway.errors import ConfigError, PermanentError, TransientError
 from tests.integration.delivery.conftest import Recorder
 
@@ -263,7 +264,7 @@ async def test_message_that_keeps_killing_its_consumer_is_recorded_then_parked(
     queue = top.deliver_queue("d1")
     book, parked = ParkBook(), recorder()
     await broker.consume(top.parked_queue(queue), parked)
-    await broker.consume_dead_letters({queue: book})
+    await consume_dead_letters(broker, {queue: book})
     await broker.publish(queue, {"id": "poison"}, message_id="poison")
     deliveries = await kill_consumers_until_dead_lettered(broker, recorder, queue, book)
     await parked.wait_for(1)
@@ -279,7 +280,7 @@ async def test_retried_message_that_then_keeps_killing_its_consumer_is_recorded_
     queue = top.deliver_queue("d2")
     book, parked = ParkBook(), recorder()
     await broker.consume(top.parked_queue(queue), parked)
-    await broker.consume_dead_letters({queue: book})
+    await consume_dead_letters(broker, {queue: book})
     first = recorder(Retry("vendor down"))
     consumer = await broker.consume(queue, first)
     await broker.publish(queue, {"id": "r"}, message_id="r")
@@ -298,7 +299,7 @@ async def test_dead_letter_whose_work_finished_meanwhile_is_dropped_not_parked(
     queue = top.deliver_queue("d2")
     book, parked = ParkBook(answer=DONE), recorder()
     await broker.consume(top.parked_queue(queue), parked)
-    await broker.consume_dead_letters({queue: book})
+    await consume_dead_letters(broker, {queue: book})
     await broker.publish(queue, {"id": "late"}, message_id="late")
     await kill_consumers_until_dead_lettered(broker, recorder, queue, book)
     assert book.reasons and await nothing_arrives(parked, 0.5)
@@ -319,7 +320,7 @@ async def test_park_the_stage_cannot_record_is_not_parked(broker: Broker, record
     broken, later, parked = Broken(), ParkBook(), recorder()
     await broker.consume(top.parked_queue(queue), parked)
     await broker.consume(queue, broken)
-    await broker.consume_dead_letters({queue: later})
+    await consume_dead_letters(broker, {queue: later})
     await broker.publish(queue, {"id": "p"}, message_id="p")
     await parked.wait_for(1, within=10)
     assert broken.reasons == ["refused"] * (top.delivery_limit + 1)
