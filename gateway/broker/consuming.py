@@ -108,8 +108,8 @@ async def decide(handler: Handler, delivery: Delivery, policy: RetryPolicy) -> S
             return settlement
         case Done():
             return Settlement("ack", "finished meanwhile")
-        case Wait(after, reason):
-            return Settlement("delay", reason, policy.level_at_least(after), delivery.attempt)
+        case Wait():
+            return settle(recorded, delivery.attempt, policy)
         case _:  # the record failed: never park what the database does not know about
             return Settlement("requeue", "park not recorded")
 

@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from gateway.broker import Delivery, MemoryBroker, Outcome, PublishError, Retry, RetryPolicy, Topology
+from gateway.broker import Delivery, MemoryBroker, Outcome, Park, PublishError, Retry, RetryPolicy, Topology
+from tests.eventually import eventually
 
 
 async def test_close_drops_pending_retries_and_refuses_further_publishes() -> None:
@@ -40,4 +41,23 @@ async def test_depth_counts_ready_messages() -> None:
     await broker.publish(queue, {}, message_id="a")
     await broker.publish(queue, {}, message_id="b")
     assert broker.depth(queue) == 2
+    await broker.close()
+
+
+async def test_parked_message_carries_the_reason_it_was_parked_for() -> None:
+    broker = MemoryBroker()
+    await broker.declare(["d"])
+    queue = broker.topology.deliver_queue("d")
+    handled = asyncio.Event()
+
+    async def refuse(_: Delivery) -> Outcome:
+        handled.set()
+        return Park("the vendor said E-42")
+
+    await broker.consume(queue, refuse)
+    await broker.publish(queue, {}, message_id="p")
+    await asyncio.wait_for(handled.wait(), 2)
+    parked = broker.topology.parked_queue(queue)
+    await eventually(lambda: broker.depth(parked) == 1, what="the parked message")
+    assert broker.park_reasons(parked) == ["the vendor said E-42"]
     await broker.close()
