@@ -155,9 +155,10 @@ def _show_package(package: Path) -> int:
     return 0
 
 
-async def run_demo(settings: Settings, wait_seconds: float = 60.0) -> int:
-    """Run the walk-through; 0 when the submission ends delivered, 1 otherwise."""
-    port = _free_port()
+async def run_demo(settings: Settings, wait_seconds: float = 60.0, port: int | None = None) -> int:
+    """Run the walk-through on ``port`` (default: a free one); 0 when the submission ends
+    delivered, 1 otherwise."""
+    port = port or _free_port()
     settings = settings.model_copy(update={"host": "127.0.0.1", "port": port, "base_url": None})
     settings, demo = with_embedded_tenant(settings)
     if demo is None:

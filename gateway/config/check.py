@@ -46,8 +46,9 @@ def check_settings(
     knows_schema: Callable[[str], bool] | None = None,
     metadata_versions: set[str] | None = None,
     adapter_problems: Callable[[str, str, dict[str, Any]], str | None] | None = None,
+    command: str = "xgw",
 ) -> list[ConfigProblem]:
-    """Cross-reference checks on an already parsed configuration."""
+    """Cross-reference checks on an already parsed configuration; hints call ``command``."""
     problems: list[ConfigProblem] = []
     add = problems.append
     tenant_ids = [t.id for t in settings.tenants]
@@ -61,7 +62,7 @@ def check_settings(
             where = f"tenants[{ti}].destinations[{di}]"
             enc = [k.kid for k in keys.keys(str(dest.id)) if k.purpose == "encryption"]
             if not enc:
-                add(ConfigProblem(where, f"no encryption key: run `xgw keys generate {dest.id}`"))
+                add(ConfigProblem(where, f"no encryption key: run `{command} keys generate {dest.id}`"))
             elif dest.encryption_kid and dest.encryption_kid not in enc:
                 add(ConfigProblem(f"{where}.encryption_kid", "no such encryption key in the key directory"))
             for vi, version in enumerate(dest.metadata_versions):

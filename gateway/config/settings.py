@@ -7,6 +7,7 @@ file holds the same keys plus the declarations ``[[tenants]]`` and ``[[clients]]
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -15,6 +16,7 @@ from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateway.config.model import ClientConfig, TenantConfig
+from gateway.errors import ConfigError
 
 MB = 1024 * 1024
 
@@ -107,17 +109,34 @@ class Settings(BaseSettings):
     def load(cls, config_file: Path | None = None, **overrides: Any) -> Settings:
         """Defaults, then the TOML file (argument or ``XGW_CONFIG``), then ``XGW_*``, then overrides.
 
-        Raises ``pydantic.ValidationError`` (with key paths) or ``OSError``/``TOMLDecodeError``.
+        Raises ``pydantic.ValidationError`` (with key paths), or ``ConfigError`` naming the file
+        when it cannot be read or is not TOML (with line and column).
         """
         path = config_file or (Path(os.environ["XGW_CONFIG"]) if os.environ.get("XGW_CONFIG") else None)
-        merged: dict[str, Any] = {}
-        if path is not None:
-            with path.open("rb") as fh:
-                merged = tomllib.load(fh)
+        merged = _read_toml(path) if path is not None else {}
         from_env = cls()  # reads XGW_* only; what it sets explicitly wins over the file
         _deep_update(merged, _explicit(from_env))
         _deep_update(merged, overrides)
         return cls.model_validate(merged)
+
+
+_TOML_POSITION = re.compile(r"^(?P<message>.*) \(at line (?P<line>\d+), column (?P<column>\d+)\)$")
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    """The parsed file; ``ConfigError`` says which file, and where in it, when it cannot be."""
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} not found (given by --config or XGW_CONFIG)") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        found = _TOML_POSITION.match(str(exc))
+        where = f"{path}, line {found['line']}, column {found['column']}" if found else str(path)
+        message = found["message"] if found else str(exc)
+        raise ConfigError(f"config file {where}: not valid TOML: {message}") from None
 
 
 def _explicit(model: BaseModel) -> dict[str, Any]:

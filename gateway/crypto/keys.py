@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,6 +170,18 @@ class KeyStore:
             cached = (mtime, _load_private(json.loads(path.read_bytes())))
             self._loaded[path] = cached
         return cached[1]
+
+    def problems(self) -> list[str]:
+        """What is wrong with the key directory itself: missing, unreadable, or files others can read."""
+        if not self.root.exists():
+            return [f"key directory {self.root} does not exist (`xgw keys generate` creates it)"]
+        if not self.root.is_dir() or not os.access(self.root, os.R_OK | os.W_OK | os.X_OK):
+            return [f"key directory {self.root} is not a directory this user can read and write"]
+        return [
+            f"key file {path} is open to others (mode {stat.S_IMODE(path.stat().st_mode):04o}): chmod 600 it"
+            for path in sorted(self.root.glob("*/*"))
+            if path.is_file() and path.stat().st_mode & 0o077
+        ]
 
     def secret(self, name: str, size: int = 32) -> bytes:
         """A random secret kept in the key directory, created on first use."""

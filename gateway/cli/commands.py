@@ -1,0 +1,186 @@
+"""The ``xgw`` subcommands. Each takes the parsed arguments and returns an exit code, or raises
+:class:`~gateway.cli.failure.Failure` for a known problem."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import uuid
+
+from gateway.app import Libraries, create_app, open_gateway
+from gateway.cli.banner import banner
+from gateway.cli.failure import Exit, Failure
+from gateway.cli.preflight import (
+    config_problems,
+    load_settings,
+    require_free_port,
+    require_key_directory,
+    require_services,
+    require_valid,
+    xgw_command,
+)
+from gateway.config.embedded import with_embedded_tenant
+from gateway.config.settings import Settings
+from gateway.crypto.keys import KeyStore
+from gateway.crypto.secrets import hash_secret, new_client_secret
+from gateway.logging import configure_logging
+
+#: Why ``xgw api`` will not run on the in-process broker.
+API_NEEDS_BROKER = (
+    "xgw api alone on the in-process broker would accept submissions that nothing ever processes: "
+    "set XGW_AMQP_URL (and run xgw relay and xgw worker), or run xgw serve"
+)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(
+        args.config,
+        host=getattr(args, "host", None),
+        port=getattr(args, "port", None),
+        run_stages=getattr(args, "run_stages", None),
+    )
+
+
+def _prepared(args: argparse.Namespace, role: str, *, http: bool, broker: bool) -> Settings:
+    """Settings checked end to end before anything starts, and the start banner printed."""
+    settings = _settings(args)
+    configure_logging(settings.log_format, settings.log_level)
+    settings, demo = with_embedded_tenant(settings)
+    require_valid(settings, Libraries.load(), xgw_command(args.config))
+    if http:
+        require_free_port(settings.host, settings.port)
+    asyncio.run(require_services(settings, broker=broker))
+    print(banner(settings, demo, role, http=http), flush=True)
+    return settings
+
+
+def _serve_http(settings: Settings) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        create_app(settings, Libraries.load()),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        proxy_headers=False,
+        server_header=False,
+        h11_max_incomplete_event_size=16 * 1024,
+    )
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """The whole gateway in one process."""
+    settings = _prepared(args, "serve", http=True, broker=True)
+    _serve_http(settings)
+    return Exit.OK
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    """The HTTP API alone (intake): relay and workers run as their own processes."""
+    args.run_stages = False
+    settings = _settings(args)
+    if settings.amqp_url is None:
+        raise Failure(API_NEEDS_BROKER, Exit.CONFIG)
+    _serve_http(_prepared(args, "api", http=True, broker=False))
+    return Exit.OK
+
+
+def cmd_stage(args: argparse.Namespace) -> int:
+    """``xgw relay`` / ``xgw worker``: one stage role without HTTP, until SIGINT/SIGTERM."""
+    import signal
+
+    if _settings(args).amqp_url is None:
+        raise Failure(
+            f"xgw {args.command} runs beside other processes only over RabbitMQ: set XGW_AMQP_URL",
+            Exit.CONFIG,
+        )
+    settings = _prepared(args, args.command, http=False, broker=True)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async with open_gateway(settings, frozenset({args.role})):
+            await stop.wait()
+
+    asyncio.run(run())
+    return Exit.OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from gateway.demo import run_demo
+
+    settings = _settings(args)
+    configure_logging(settings.log_format, "warning")
+    if args.port is not None:
+        require_free_port("127.0.0.1", args.port)
+    asyncio.run(require_services(settings, broker=True))
+    return asyncio.run(run_demo(settings, port=args.port))
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    problems = config_problems(settings, Libraries.load(), xgw_command(args.config))
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if problems:
+        return Exit.PROBLEMS
+    if args.connect:
+        asyncio.run(require_services(settings, broker=True))
+        require_key_directory(settings)
+    reached = _reached(settings) if args.connect else "not connected (--connect also checks them)"
+    print(f"ok: {len(settings.tenants)} tenants, {len(settings.clients)} clients; {reached}")
+    return Exit.OK
+
+
+def _reached(settings: Settings) -> str:
+    checked = [
+        "database",
+        "RabbitMQ" if settings.amqp_url else "",
+        "key directory" if settings.tenants else "",
+    ]
+    return ", ".join(c for c in checked if c) + " reachable"
+
+
+def cmd_keys_generate(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    try:
+        destination = str(uuid.UUID(args.destination))
+    except ValueError:
+        raise Failure(f"not a destination id (uuid): {args.destination!r}", Exit.CONFIG) from None
+    keys = KeyStore(settings.keys_path)
+    for purpose in ("encryption", "signing"):
+        pair = keys.generate(destination, purpose)
+        print(f"{purpose:10} kid={pair.kid}")
+    print(f"private keys in {keys.root / destination} (0600); restart to publish the new encryption key")
+    if args.config is None:
+        print("note: no --config given: this is the default key directory; pass --config FILE for another")
+    return Exit.OK
+
+
+def cmd_clients_secret(args: argparse.Namespace) -> int:
+    secret = new_client_secret()
+    print(f"client secret (give it to the sender, it is not stored): {secret}")
+    print(f'secret_hash = "{hash_secret(secret)}"')
+    return Exit.OK
+
+
+def cmd_schemas(args: argparse.Namespace) -> int:
+    from gateway.validation import check_schemas, default_schema_root, list_schemas
+
+    if args.action == "list":
+        print(list_schemas(default_schema_root()))
+        return Exit.OK
+    ok, report = check_schemas(default_schema_root())
+    print(report)
+    return Exit.OK if ok else Exit.PROBLEMS
+
+
+def cmd_adapters_list(args: argparse.Namespace) -> int:
+    from gateway.adapters.commands import list_adapters
+    from gateway.adapters.host import AdapterRegistry
+
+    print(list_adapters(AdapterRegistry.discover(), as_json=args.json))
+    return Exit.OK
