@@ -25,7 +25,7 @@ from fastapi import FastAPI, Request, Response
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from gateway.adapters.host import AdapterRegistry
-from gateway.api import problems
+from gateway.api import docs, openapi, problems
 from gateway.api.auth import router as auth_router
 from gateway.api.deps import ApiServices
 from gateway.api.submissions import build_router
@@ -265,8 +265,12 @@ def create_app(settings: Settings, libraries: Libraries | None = None) -> FastAP
         summary="FIT-Connect Submission API with XÖV validation and delivery to Fachverfahren",
         version="0.1.0",
         lifespan=lifespan,
+        openapi_tags=openapi.TAGS,
+        docs_url=None,  # docs.install serves both pages without a CDN
+        redoc_url=None,
     )
     problems.install(app)
+    docs.install(app)
     app.middleware("http")(_request_context)
     app.include_router(auth_router)
     app.include_router(wellknown_router)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
 from fastapi.responses import JSONResponse
+from fastapi.security import OAuth2
 
 from gateway.access import Principal
+from gateway.api import openapi
 from gateway.api.body import read_capped, require_media_type
 from gateway.api.deps import LimitsOf, Sessions, Tokens
 from gateway.api.tokens import AUDIENCE, TokenIssuer
@@ -17,11 +20,69 @@ from gateway.crypto.secrets import verify_secret
 from gateway.errors import AuthenticationError, InvalidRequestError
 from gateway.store.models import Client
 
-__all__ = ["AUDIENCE", "CurrentClient", "TokenIssuer", "require_client", "router"]
-router = APIRouter(tags=["OAuth2"])
+__all__ = ["AUDIENCE", "BEARER", "CurrentClient", "TokenIssuer", "require_client", "router"]
+router = APIRouter(tags=[openapi.AUTH])
+#: The bearer token of the Submission API, as OpenAPI declares it; a missing header is left to
+#: ``require_client`` (a problem+json 401, not FastAPI's).
+BEARER = OAuth2(
+    flows=OAuthFlows(clientCredentials=OAuthFlowClientCredentials(tokenUrl="/token")),
+    scheme_name="bearer",
+    description="OAuth2 client credentials: `POST /token`, then `Authorization: Bearer <access_token>`.",
+    auto_error=False,
+)
+_TOKEN_FORM = openapi.form_body(
+    {
+        "type": "object",
+        "required": ["grant_type", "client_id", "client_secret"],
+        "properties": {
+            "grant_type": {"type": "string", "enum": ["client_credentials"]},
+            "client_id": {"type": "string"},
+            "client_secret": {"type": "string", "format": "password"},
+        },
+    },
+    {"grant_type": "client_credentials", "client_id": "portal", "client_secret": "<secret>"},
+    "The client's credentials in the body (HTTP Basic is not accepted).",
+)
+_TOKEN_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "An access token (HS256 JWT) scoped to the client's regions and destinations",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["access_token", "token_type", "expires_in", "scope"],
+                    "properties": {
+                        "access_token": {"type": "string"},
+                        "token_type": {"type": "string", "enum": ["Bearer"]},
+                        "expires_in": {"type": "integer"},
+                        "scope": {"type": "string"},
+                    },
+                }
+            }
+        },
+    },
+    400: {
+        "description": "OAuth2 error (RFC 6749): a grant type other than `client_credentials`",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {"error": {"type": "string", "enum": ["unsupported_grant_type"]}},
+                }
+            }
+        },
+    },
+    **openapi.problems("invalid-client", *openapi.BODY),
+}
 
 
-@router.post("/token", summary="OAuth2 client credentials grant (form-encoded)")
+@router.post(
+    "/token",
+    summary="OAuth2 client credentials grant (form-encoded)",
+    responses=_TOKEN_RESPONSES,
+    openapi_extra=_TOKEN_FORM,
+)
 async def token(request: Request, sessions: Sessions, limits: LimitsOf, tokens: Tokens) -> JSONResponse:
     require_media_type(request, "application/x-www-form-urlencoded")
     raw = await read_capped(request, limits.max_form_body_bytes)
@@ -50,9 +111,11 @@ async def token(request: Request, sessions: Sessions, limits: LimitsOf, tokens: 
     )
 
 
-async def require_client(request: Request, sessions: Sessions, tokens: Tokens) -> Principal:
+async def require_client(
+    authorization: Annotated[str | None, Depends(BEARER)], sessions: Sessions, tokens: Tokens
+) -> Principal:
     """FastAPI dependency: the sender behind the bearer token (checked before any body is read)."""
-    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    scheme, _, credentials = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not credentials.strip():
         raise AuthenticationError("bearer token required", slug="invalid-token")
     client_id = tokens.client_id(credentials.strip())

@@ -35,7 +35,8 @@ def problem(status: int, slug: str, title: str, detail: str | None = None, **ext
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
-def _title(slug: str) -> str:
+def title(slug: str) -> str:
+    """A problem's title: its slug in words."""
     return slug.replace("-", " ").capitalize()
 
 
@@ -43,20 +44,20 @@ async def _gateway_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, GatewayError)
     if exc.status >= 500:
         log.error("request_failed", slug=exc.slug, detail=exc.detail)
-        return problem(exc.status, exc.slug, _title(exc.slug))
+        return problem(exc.status, exc.slug, title(exc.slug))
     log.info("request_rejected", slug=exc.slug, status=exc.status, detail=exc.detail)
     extra = (
         {"error": "invalid_client"}
         if isinstance(exc, AuthenticationError) and exc.slug == "invalid-client"
         else {}
     )
-    return problem(exc.status, exc.slug, _title(exc.slug), exc.detail, **extra)
+    return problem(exc.status, exc.slug, title(exc.slug), exc.detail, **extra)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
-    response = problem(exc.status_code, slug, _title(slug), str(exc.detail))
+    response = problem(exc.status_code, slug, title(slug), str(exc.detail))
     if exc.headers:
         response.headers.update(exc.headers)
     return response

@@ -14,6 +14,7 @@ import structlog
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from gateway.api import openapi
 from gateway.api.auth import CurrentClient
 from gateway.api.body import declared_length, read_json_object, require_media_type
 from gateway.api.deps import IntakeService, LimitsOf, Sessions
@@ -112,10 +113,29 @@ def _reference(submission: Submission) -> dict[str, str]:
     }
 
 
-def build_router(version: Version) -> APIRouter:
-    router = APIRouter(prefix=f"/{version}", tags=[f"Submission API {version}"])
+def _create_example(version: Version) -> dict[str, Any]:
+    service = {"identifier": "urn:de:fim:leika:leistung:99066006001000", "name": "Baugenehmigung"}
+    return {
+        "destinationId": "4b2b7c2e-9f57-4d1a-9a3c-1f0e5d8c7a01",
+        "serviceType" if version == "v1" else "publicService": service,
+        "announcedAttachments": ["0b8f3b8e-4d0c-4b8e-9a53-52d0f0f8d0a1"],
+        "region": "064350014014",
+    }
 
-    @router.get("/destinations/{destination_id}", summary="Read a destination")
+
+_SUBMIT_EXAMPLE = {"encryptedMetadata": openapi.JWE_EXAMPLE, "encryptedData": openapi.JWE_EXAMPLE}
+
+
+def build_router(version: Version) -> APIRouter:
+    router = APIRouter(prefix=f"/{version}")
+    own = ("submission-not-found", *openapi.BEARER)
+
+    @router.get(
+        "/destinations/{destination_id}",
+        summary="Read a destination",
+        tags=[openapi.ROUTING],
+        responses=openapi.problems(*openapi.BEARER, "destination-not-found"),
+    )
     async def get_destination(
         client: CurrentClient, sessions: Sessions, destination_id: str
     ) -> dict[str, Any]:
@@ -126,7 +146,12 @@ def build_router(version: Version) -> APIRouter:
             raise NotFoundError("destination not found", slug="destination-not-found")
         return destination_view(destination, version)
 
-    @router.get("/destinations/{destination_id}/keys/{kid}", summary="Read a public key (no token needed)")
+    @router.get(
+        "/destinations/{destination_id}/keys/{kid}",
+        summary="Read a destination's public key (no token needed)",
+        tags=[openapi.KEYS],
+        responses=openapi.problems("destination-not-found", "key-not-found"),
+    )
     async def get_key(sessions: Sessions, destination_id: str, kid: str) -> dict[str, Any]:
         dest_id = path_id(destination_id, "destination-not-found")
         async with sessions() as session:
@@ -135,7 +160,25 @@ def build_router(version: Version) -> APIRouter:
             raise NotFoundError("key not found", slug="key-not-found")
         return key.public_jwk
 
-    @router.post("/submissions", status_code=201, summary="Create a submission")
+    @router.post(
+        "/submissions",
+        status_code=201,
+        summary="Create a submission",
+        tags=[openapi.SENDER],
+        responses=openapi.problems(
+            *openapi.BEARER,
+            *openapi.BODY,
+            *openapi.ACCESS,
+            "too-many-attachments",
+            "attachment-ids-not-unique",
+        ),
+        openapi_extra=openapi.json_body(
+            CreateRequest,
+            _create_example(version),
+            f"`{'serviceType' if version == 'v1' else 'publicService'}` is required; "
+            "`announcedAttachments` are the ids of the attachments uploaded next.",
+        ),
+    )
     async def create_submission(
         request: Request, client: CurrentClient, limits: LimitsOf, intake: IntakeService
     ) -> dict[str, str]:
@@ -166,6 +209,16 @@ def build_router(version: Version) -> APIRouter:
         status_code=204,
         response_class=Response,
         summary="Upload an encrypted attachment (application/jose, compact JWE)",
+        tags=[openapi.SENDER],
+        responses=openapi.problems(
+            *own,
+            "attachment-not-found",
+            "submission-state-invalid",
+            "unsupported-media-type",
+            "payload-too-large",
+            *openapi.JWE,
+        ),
+        openapi_extra=openapi.jose_body("The attachment encrypted to the destination's key, streamed."),
     )
     async def upload_attachment(
         request: Request, client: CurrentClient, intake: IntakeService, submission_id: str, attachment_id: str
@@ -176,7 +229,20 @@ def build_router(version: Version) -> APIRouter:
         await intake.upload_attachment(client, sid, aid, request.stream(), declared_length(request))
         return Response(status_code=204)
 
-    @router.put("/submissions/{submission_id}", summary="Submit encrypted metadata and data")
+    @router.put(
+        "/submissions/{submission_id}",
+        summary="Submit encrypted metadata and data",
+        tags=[openapi.SENDER],
+        responses=openapi.problems(
+            *own, *openapi.BODY, "submission-state-invalid", "missing-attachments", *openapi.JWE
+        ),
+        openapi_extra=openapi.json_body(
+            SubmitRequest,
+            _SUBMIT_EXAMPLE,
+            "Metadata and data as compact JWEs"
+            + (" (`encryptedData` is required)." if version == "v2" else "."),
+        ),
+    )
     async def submit(
         request: Request, client: CurrentClient, limits: LimitsOf, intake: IntakeService, submission_id: str
     ) -> dict[str, str]:
@@ -187,14 +253,24 @@ def build_router(version: Version) -> APIRouter:
         submission = await intake.submit(client, sid, body.encrypted_metadata, body.encrypted_data)
         return _reference(submission)
 
-    @router.get("/cases/{case_id}/events", summary="Read the event log of a case")
+    @router.get(
+        "/cases/{case_id}/events",
+        summary="Read the event log of a case",
+        tags=[openapi.SENDER],
+        responses=openapi.problems(*openapi.BEARER, "case-not-found"),
+    )
     async def case_events(client: CurrentClient, intake: IntakeService, case_id: str) -> dict[str, list[str]]:
         cid = path_id(case_id, "case-not-found")
         return {"eventLog": await intake.event_log(client, case_id=cid)}
 
     if version == "v2":
 
-        @router.get("/submissions/{submission_id}/events", summary="Read the event log of a submission")
+        @router.get(
+            "/submissions/{submission_id}/events",
+            summary="Read the event log of a submission",
+            tags=[openapi.SENDER],
+            responses=openapi.problems(*own),
+        )
         async def submission_events(
             client: CurrentClient, intake: IntakeService, submission_id: str
         ) -> dict[str, list[str]]:

@@ -20,6 +20,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from gateway.api import openapi
 from gateway.api.auth import CurrentClient
 from gateway.api.body import read_json_object
 from gateway.api.deps import LimitsOf, ValidatorService
@@ -30,7 +31,7 @@ from gateway.stages.validate.dry_run import DryRun, dry_run
 __all__ = ["router"]
 
 
-router = APIRouter(tags=["Validation"])
+router = APIRouter(tags=[openapi.DRY_RUN])
 
 
 class ValidateRequest(BaseModel):
@@ -73,10 +74,36 @@ async def _validate(
     return {"valid": not problems, "problems": [p.as_json() for p in problems]}
 
 
+def _example(version: str) -> dict[str, Any]:
+    service = {"identifier": "urn:de:fim:leika:leistung:99066006001000", "name": "Baugenehmigung"}
+    return {
+        "destinationId": "4b2b7c2e-9f57-4d1a-9a3c-1f0e5d8c7a01",
+        "serviceType" if version == "v1" else "publicService": service,
+        "encryptedMetadata": openapi.JWE_EXAMPLE,
+        "encryptedData": openapi.JWE_EXAMPLE,
+        "attachments": {"0b8f3b8e-4d0c-4b8e-9a53-52d0f0f8d0a1": openapi.JWE_EXAMPLE},
+    }
+
+
+_RESPONSES = openapi.problems(
+    *openapi.BEARER,
+    *openapi.BODY,
+    *openapi.ACCESS,
+    *openapi.JWE,
+    "too-many-attachments",
+    "attachment-ids-not-unique",
+)
+
 for _version in ("v1", "v2"):
     router.add_api_route(
         f"/{_version}/validate",
         _validate,
         methods=["POST"],
         summary="Check a submission (decrypt, metadata, hashes, data schema) without storing it",
+        responses=_RESPONSES,
+        openapi_extra=openapi.json_body(
+            ValidateRequest,
+            _example(_version),
+            "The whole submission at once: metadata, data and attachments as compact JWEs.",
+        ),
     )

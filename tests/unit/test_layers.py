@@ -80,6 +80,7 @@ HOMES: Mapping[str, tuple[str, ...]] = {
         "gateway.app",
     ),
     "fastapi": ("gateway.api", "gateway.app"),
+    "fastapi_offline": ("gateway.api.docs",),  # only its packaged Swagger UI and ReDoc files
     "starlette": ("gateway.api", "gateway.app"),
     "uvicorn": ("gateway.cli", "gateway.demo"),
 }
