@@ -42,24 +42,25 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
 
 
-def _prepared(args: argparse.Namespace, role: str, *, http: bool, broker: bool) -> Settings:
+def _prepared(args: argparse.Namespace, role: str, *, http: bool, broker: bool) -> tuple[Settings, Libraries]:
     """Settings checked end to end before anything starts, and the start banner printed."""
     settings = _settings(args)
     configure_logging(settings.log_format, settings.log_level)
     settings, demo = with_embedded_tenant(settings)
-    require_valid(settings, Libraries.load(), xgw_command(args.config))
+    libraries = Libraries.load()
+    require_valid(settings, libraries, xgw_command(args.config))
     if http:
         require_free_port(settings.host, settings.port)
     asyncio.run(require_services(settings, broker=broker))
     print(banner(settings, demo, role, http=http), flush=True)
-    return settings
+    return settings, libraries
 
 
-def _serve_http(settings: Settings) -> None:
+def _serve_http(settings: Settings, libraries: Libraries) -> None:
     import uvicorn
 
     uvicorn.run(
-        create_app(settings, Libraries.load()),
+        create_app(settings, libraries),
         host=settings.host,
         port=settings.port,
         log_config=None,
@@ -71,8 +72,7 @@ def _serve_http(settings: Settings) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """The whole gateway in one process."""
-    settings = _prepared(args, "serve", http=True, broker=True)
-    _serve_http(settings)
+    _serve_http(*_prepared(args, "serve", http=True, broker=True))
     return Exit.OK
 
 
@@ -82,7 +82,7 @@ def cmd_api(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if settings.amqp_url is None:
         raise Failure(API_NEEDS_BROKER, Exit.CONFIG)
-    _serve_http(_prepared(args, "api", http=True, broker=False))
+    _serve_http(*_prepared(args, "api", http=True, broker=False))
     return Exit.OK
 
 
@@ -95,14 +95,14 @@ def cmd_stage(args: argparse.Namespace) -> int:
             f"xgw {args.command} runs beside other processes only over RabbitMQ: set XGW_AMQP_URL",
             Exit.CONFIG,
         )
-    settings = _prepared(args, args.command, http=False, broker=True)
+    settings, libraries = _prepared(args, args.command, http=False, broker=True)
 
     async def run() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        async with open_gateway(settings, frozenset({args.role})):
+        async with open_gateway(settings, frozenset({args.role}), libraries):
             await stop.wait()
 
     asyncio.run(run())
