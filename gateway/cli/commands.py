@@ -51,6 +51,7 @@ def _prepared(args: argparse.Namespace, role: str, *, http: bool, broker: bool) 
     require_valid(settings, libraries, xgw_command(args.config))
     if http:
         require_free_port(settings.host, settings.port)
+    require_key_directory(settings)
     asyncio.run(require_services(settings, broker=broker))
     print(banner(settings, demo, role, http=http), flush=True)
     return settings, libraries

@@ -117,6 +117,29 @@ def test_unreachable_database_port(xgw: Run) -> None:
     assert "cannot reach the database at 127.0.0.1:" in line and "is PostgreSQL running there?" in line
 
 
+def test_unknown_database_host(xgw: Run) -> None:
+    ran = xgw("serve", XGW_DATABASE_URL="postgresql+asyncpg://gw@db.invalid:5432/gateway")
+    assert ran.code == Exit.DATABASE
+    assert (
+        ran.one_error_line() == "error: database_url: unknown database host 'db.invalid': check database_url"
+    )
+
+
+def test_key_files_open_to_others_are_refused(xgw: Run, tmp_path: Path) -> None:
+    (tmp_path / "c.toml").write_text(
+        f'[[tenants]]\nid = "musterstadt"\n[[tenants.destinations]]\nid = "{DEST}"\n{SERVICE}'
+    )
+    assert xgw("keys", "generate", DEST, "--config", "c.toml").code == Exit.OK
+    exposed = next((tmp_path / "xgw-data" / "keys" / DEST).glob("*.json"))
+    exposed.chmod(0o644)
+    ran = xgw("serve", "--config", "c.toml")
+    assert ran.code == Exit.CONFIG
+    assert (
+        ran.one_error_line()
+        == f"error: key file {exposed.relative_to(tmp_path)} is open to others (mode 0644): chmod 600 it"
+    )
+
+
 def test_missing_database_says_how_to_create_it(xgw: Run) -> None:
     _require_postgres()
     ran = xgw("config", "check", "--connect", XGW_DATABASE_URL=_postgres_url(database="xgw_no_such_db"))
