@@ -11,6 +11,8 @@ from gateway.errors import AuthenticationError
 from gateway.store.models import Client
 
 AUDIENCE = "xoev-gateway:submission-api"
+#: Leeway for clocks of gateway processes that verify each other's tokens (RFC 7519 §4.1.4/5).
+CLOCK_SKEW_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -44,9 +46,7 @@ class TokenIssuer:
             _header, claims = verify_hs256(token, self.secret)
         except JwsError as exc:
             raise AuthenticationError("invalid access token", slug="invalid-token") from exc
-        exp = claims.get("exp")
-        if not isinstance(exp, int) or exp <= time.time():
-            raise AuthenticationError("access token expired", slug="invalid-token")
+        _check_times(claims, time.time())
         if (
             claims.get("iss") != self.issuer
             or claims.get("aud") != AUDIENCE
@@ -54,3 +54,17 @@ class TokenIssuer:
         ):
             raise AuthenticationError("access token not issued for this API", slug="invalid-token")
         return str(claims["sub"])
+
+
+def _check_times(claims: dict[str, object], now: float) -> None:
+    """``exp`` passed, ``nbf`` not reached, or ``iat`` in the future (each with the clock leeway)."""
+    times = {name: claims.get(name) for name in ("exp", "iat", "nbf")}
+    if any(value is not None and type(value) is not int for value in times.values()):
+        raise AuthenticationError("access token times are not NumericDates", slug="invalid-token")
+    exp, iat, nbf = times["exp"], times["iat"], times["nbf"]
+    if not isinstance(exp, int) or not isinstance(iat, int):
+        raise AuthenticationError("access token without exp or iat", slug="invalid-token")
+    if now >= exp + CLOCK_SKEW_SECONDS:
+        raise AuthenticationError("access token expired", slug="invalid-token")
+    if iat > now + CLOCK_SKEW_SECONDS or (isinstance(nbf, int) and nbf > now + CLOCK_SKEW_SECONDS):
+        raise AuthenticationError("access token not valid yet", slug="invalid-token")

@@ -332,16 +332,39 @@ async def test_bad_tokens_are_401_before_anything_is_read(
     assert await counts(api) == before
 
 
-async def test_expired_token_is_401(api: httpx.AsyncClient) -> None:
+SKEW = 60  # gateway.api.tokens.CLOCK_SKEW_SECONDS
+
+
+@pytest.mark.parametrize(
+    ("times", "status"),
+    [
+        ({"exp": -SKEW - 1, "iat": -1800}, 401),  # expired beyond the leeway
+        ({"exp": -SKEW + 5, "iat": -1800}, 201),  # expired within the leeway of another clock
+        ({"exp": 600, "iat": 0, "nbf": SKEW + 30}, 401),  # not valid yet
+        ({"exp": 600, "iat": 0, "nbf": SKEW - 30}, 201),  # nbf within the leeway
+        ({"exp": 600, "iat": SKEW + 30}, 401),  # issued in the future
+        ({"exp": 600}, 401),  # no iat
+        ({"exp": 600.5, "iat": 0}, 401),  # not a NumericDate integer
+        ({"exp": "600", "iat": 0}, 401),
+    ],
+)
+async def test_token_times_follow_rfc_7519_with_clock_leeway(
+    api: httpx.AsyncClient, times: dict[str, object], status: int
+) -> None:
     services = api.app.state.services  # type: ignore[attr-defined]
-    claims = {
+    now = int(time.time())
+    claims: dict[str, object] = {
         "iss": "http://gateway.test",
         "aud": "xoev-gateway:submission-api",
         "sub": "portal",
-        "exp": int(time.time()) - 1,
+        **{k: now + v if isinstance(v, int | float) else v for k, v in times.items()},
     }
-    expired = sign_hs256(services.tokens.secret, {"typ": "at+jwt"}, claims)
-    assert_problem(await create(api, bearer(expired), ACTIVE), 401, OWN + "invalid-token")
+    signed = sign_hs256(services.tokens.secret, {"typ": "at+jwt"}, claims)
+    response = await create(api, bearer(signed), ACTIVE)
+    if status == 401:
+        assert_problem(response, 401, OWN + "invalid-token")
+    else:
+        assert response.status_code == status, response.text
 
 
 async def test_token_endpoint(api: httpx.AsyncClient) -> None:
