@@ -1,40 +1,50 @@
 """Delivery to a vendor's REST endpoint: one signed, idempotent POST per submission.
 
-Request: ``POST <url>`` with the body of :mod:`adapters._http_body` (``multipart`` or ``json``),
-``Idempotency-Key: <submission id>`` (the vendor deduplicates on it), and — with a ``secret`` —
-``callback-timestamp`` / ``callback-authentication`` signed like FIT-Connect callbacks.
+Request and outcome are those of :func:`gateway.adapters.send_delivery`: ``Idempotency-Key:
+<submission id>``, with a ``secret`` the FIT-Connect callback signature, and the status policy of
+:func:`gateway.adapters.http_outcome` (2xx → receipt; 408, 409, 425, 429, 5xx, timeouts →
+retried, honouring ``Retry-After``; any other status → parked). Redirects are not followed.
 
-Outcome (:mod:`adapters._http_outcome`): 2xx → :class:`Receipt`; 408, 409, 425, 429, 5xx,
-timeouts and connection errors → :class:`TransientDeliveryError` honouring ``Retry-After``; every
-other status → :class:`PermanentDeliveryError`. Redirects are not followed (they are permanent).
+The body streams attachments; nothing larger than one chunk is held in memory.
+
+``multipart`` (``multipart/form-data``), parts in this order:
+
+* ``envelope``: ``application/json``, the :func:`envelope` (ids, service, schema, metadata, tags,
+  and ``attachments``: one entry per attachment part, in part order, with its ``filename``);
+* ``data``: the XÖV data, ``filename="data.xml"`` (or ``data.json``), its media type;
+* ``attachments``: one part per attachment, ``filename`` from ``attachment_filenames()``.
+
+``json`` (``application/json``): the envelope plus ``data`` (UTF-8 text, or base64 when
+``dataEncoding`` is ``base64``) and, per attachment, ``content`` (base64). Fine for small
+submissions; prefer ``multipart`` for large attachments (base64 grows them by a third).
 """
 
 from __future__ import annotations
 
+import base64
 import ipaddress
+import json
 import re
 import secrets
 import ssl
-import time
-from typing import Literal, Self
+from collections.abc import AsyncIterator
+from typing import Any, Literal, Self
 
 import httpx
-import structlog
 from pydantic import Field, FilePath, HttpUrl, SecretStr, field_validator, model_validator
 
-from adapters._http_body import json_body, measure, multipart_body, sign
-from adapters._http_outcome import outcome, read_capped, translate_transport_errors
 from gateway.adapters import (
     Adapter,
     AdapterOptions,
+    BodyFactory,
     ConfigError,
-    PermanentDeliveryError,
     Receipt,
     Submission,
-    TransientDeliveryError,
+    attachment_filenames,
+    check_endpoint,
+    extension_for,
+    send_delivery,
 )
-
-log = structlog.get_logger(__name__)
 
 RESERVED_HEADERS = frozenset(
     {
@@ -124,19 +134,9 @@ class HttpAdapter(Adapter[HttpOptions]):
             await client.aclose()
 
     async def check(self) -> None:
-        """``OPTIONS <url>``: raises :class:`ConfigError` for 401/403/404, :class:`TransientDeliveryError`
+        """``OPTIONS <url>``: raises :class:`ConfigError` for 401/403/404, ``TransientDeliveryError``
         when unreachable or answering 5xx."""
-        headers = self._signature_headers(b"")
-        with translate_transport_errors(str(self.options.url)):
-            response = await self._http().request("OPTIONS", str(self.options.url), headers=headers)
-        if response.status_code in (401, 403):
-            raise ConfigError(
-                f"the endpoint refused the credentials (HTTP {response.status_code})", path="options"
-            )
-        if response.status_code == 404:
-            raise ConfigError("the endpoint does not exist (HTTP 404)", path="options.url")
-        if response.status_code >= 500:
-            raise TransientDeliveryError(f"the endpoint answers HTTP {response.status_code}")
+        await check_endpoint(self._http(), str(self.options.url), secret=self._secret())
 
     async def deliver(self, submission: Submission) -> Receipt:
         """POST the submission; see the module docstring for how the answer maps to an outcome."""
@@ -144,40 +144,20 @@ class HttpAdapter(Adapter[HttpOptions]):
             body, content_type = json_body(submission), "application/json"
         else:
             boundary = f"xgw-{secrets.token_hex(16)}"
-            body, content_type = (
-                multipart_body(submission, boundary),
-                f"multipart/form-data; boundary={boundary}",
-            )
-        timestamp = str(int(time.time()))
-        secret = self.options.secret.get_secret_value().encode() if self.options.secret else None
-        length, signature = await measure(body, secret, timestamp)
-        if self.options.max_body_bytes is not None and length > self.options.max_body_bytes:
-            raise PermanentDeliveryError(f"request body of {length} bytes exceeds max_body_bytes")
-        headers = {
-            "Content-Type": content_type,
-            "Content-Length": str(length),
-            "Idempotency-Key": submission.submission_id,
-            "User-Agent": "xoev-gateway",
-        }
-        if signature is not None:
-            headers |= {"callback-timestamp": timestamp, "callback-authentication": signature}
-        client = self._http()
-        started = time.monotonic()
-        with translate_transport_errors(str(self.options.url)):
-            request = client.build_request("POST", str(self.options.url), content=body(), headers=headers)
-            response = await client.send(request, stream=True)
-            try:
-                content = await read_capped(response)
-            finally:
-                await response.aclose()
-        log.info(
-            "http_delivery_answered",
-            submission_id=submission.submission_id,
-            status=response.status_code,
-            bytes=length,
-            duration_ms=round((time.monotonic() - started) * 1000, 1),
+            body = multipart_body(submission, boundary)
+            content_type = f"multipart/form-data; boundary={boundary}"
+        return await send_delivery(
+            self._http(),
+            submission,
+            str(self.options.url),
+            content=body,
+            content_type=content_type,
+            secret=self._secret(),
+            max_body_bytes=self.options.max_body_bytes,
         )
-        return outcome(response.status_code, response.headers, content)
+
+    def _secret(self) -> bytes | None:
+        return self.options.secret.get_secret_value().encode() if self.options.secret else None
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
@@ -192,14 +172,106 @@ class HttpAdapter(Adapter[HttpOptions]):
             )
         return self._client
 
-    def _signature_headers(self, body: bytes) -> dict[str, str]:
-        if self.options.secret is None:
-            return {}
-        timestamp = str(int(time.time()))
-        return {
-            "callback-timestamp": timestamp,
-            "callback-authentication": sign(self.options.secret.get_secret_value().encode(), timestamp, body),
-        }
+
+def envelope(submission: Submission, names: list[str]) -> dict[str, Any]:
+    """Everything about the submission except the data and attachment contents."""
+    tags = submission.authentication_tags
+    return {
+        "submissionId": submission.submission_id,
+        "caseId": submission.case_id,
+        "destinationId": submission.destination_id,
+        "service": {"identifier": submission.service.identifier, "name": submission.service.name},
+        "schemaUri": submission.schema_uri,
+        "mimeType": submission.mime_type,
+        "submittedAt": submission.submitted_at.isoformat() if submission.submitted_at else None,
+        "metadata": dict(submission.metadata),
+        "authenticationTags": {
+            "metadata": tags.metadata,
+            "data": tags.data,
+            "attachments": dict(tags.attachments),
+        },
+        "attachments": [
+            {
+                "attachmentId": a.attachment_id,
+                "filename": name,
+                "mimeType": a.mime_type,
+                "purpose": a.purpose,
+                "size": a.size,
+                "sha512": a.sha512,
+            }
+            for a, name in zip(submission.attachments, names, strict=True)
+        ],
+    }
+
+
+def json_body(submission: Submission) -> BodyFactory:
+    """The ``json`` mode body: one JSON object, attachment contents streamed as base64."""
+    head = envelope(submission, attachment_filenames(submission.attachments))
+    attachments = head.pop("attachments")
+    try:
+        data, encoding = submission.data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        data, encoding = base64.b64encode(submission.data).decode("ascii"), "base64"
+    head.update(dataEncoding=encoding, data=data)
+    prefix = _dumps(head)[:-1] + b',"attachments":['
+
+    async def body() -> AsyncIterator[bytes]:
+        yield prefix
+        for index, (attachment, entry) in enumerate(zip(submission.attachments, attachments, strict=True)):
+            yield (b"," if index else b"") + _dumps(entry)[:-1] + b',"content":"'
+            async for chunk in _base64(attachment.open()):
+                yield chunk
+            yield b'"}'
+        yield b"]}"
+
+    return body
+
+
+def multipart_body(submission: Submission, boundary: str) -> BodyFactory:
+    """The ``multipart`` mode body with ``boundary``; attachment parts streamed as they are."""
+    names = attachment_filenames(submission.attachments)
+    head = _dumps(envelope(submission, names))
+    data_name = f"data{extension_for(submission.mime_type)}"
+    delimiter = f"--{boundary}\r\n".encode()
+
+    def part_header(field: str, content_type: str, filename: str | None = None) -> bytes:
+        disposition = f'form-data; name="{field}"' + (f'; filename="{filename}"' if filename else "")
+        return (
+            delimiter + f"Content-Disposition: {disposition}\r\nContent-Type: {content_type}\r\n\r\n".encode()
+        )
+
+    async def body() -> AsyncIterator[bytes]:
+        yield part_header("envelope", "application/json") + head + b"\r\n"
+        yield part_header("data", _header_safe(submission.mime_type), data_name) + submission.data + b"\r\n"
+        for attachment, name in zip(submission.attachments, names, strict=True):
+            yield part_header("attachments", _header_safe(attachment.mime_type), name)
+            async for chunk in attachment.open():
+                yield chunk
+            yield b"\r\n"
+        yield f"--{boundary}--\r\n".encode()
+
+    return body
+
+
+async def _base64(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    carry = b""
+    async for chunk in chunks:
+        buffer = carry + chunk
+        cut = len(buffer) - len(buffer) % 3
+        if cut:
+            yield base64.b64encode(buffer[:cut])
+        carry = buffer[cut:]
+    if carry:
+        yield base64.b64encode(carry)
+
+
+def _dumps(value: dict[str, Any]) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _header_safe(value: str) -> str:
+    """A media type fit for a part header (the sender chose it): printable ASCII or a fallback."""
+    return value if value.isascii() and value.isprintable() and value else "application/octet-stream"
 
 
 def _is_loopback(host: str) -> bool:

@@ -30,6 +30,7 @@ from typing import Any, ClassVar, Generic, Self, TypeVar, get_args, get_origin
 import pydantic
 import structlog
 from pydantic import BaseModel, ConfigDict
+from structlog.typing import FilteringBoundLogger
 
 from gateway.adapters.submission import Receipt, Submission
 from gateway.errors import ConfigError
@@ -53,7 +54,8 @@ class Adapter(abc.ABC, Generic[OptionsT]):
 
     Subclasses implement :meth:`deliver`; the hooks :meth:`start`, :meth:`close` and
     :meth:`check` do nothing unless overridden. ``self.options`` is the validated options model,
-    ``self.log`` a structlog logger (the runner binds ``submission_id`` and ``adapter``).
+    ``self.log`` a structlog logger named after the adapter's module (the runner binds
+    ``submission_id`` and ``adapter`` in the context).
     """
 
     #: The pydantic model of this adapter's options; derived from ``Adapter[Model]`` if not set.
@@ -66,7 +68,7 @@ class Adapter(abc.ABC, Generic[OptionsT]):
                 f"{type(self).__name__} needs {self.Options.__name__}, got {type(options).__name__}"
             )
         self.options: OptionsT = options
-        self.log: Any = structlog.get_logger(type(self).__module__)
+        self.log: FilteringBoundLogger = structlog.get_logger(type(self).__module__)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

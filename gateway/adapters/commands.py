@@ -1,16 +1,22 @@
-"""``xgw adapters list``: what is installed, and which options each adapter takes.
+"""``xgw adapters list`` (what is installed, which options each adapter takes) and
+``xgw adapters check`` (whether each configured binding passes its adapter's ``check()``).
 
-The CLI wiring lives in ``gateway.cli``; this module only renders.
+The CLI wiring lives in ``gateway.cli``; this module builds and renders.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
+from gateway.adapters.checks import CheckResult, run_check
 from gateway.adapters.registry import AdapterInfo, AdapterRegistry
+from gateway.config.model import TenantConfig
+from gateway.errors import GatewayError
 
 
 def list_adapters(registry: AdapterRegistry, *, as_json: bool = False) -> str:
@@ -74,3 +80,59 @@ def _type_of(prop: Mapping[str, Any], defs: Mapping[str, Any]) -> str:
     if kind == "object" and "additionalProperties" in prop:
         return f"map[string, {_type_of(prop['additionalProperties'], defs)}]"
     return f"{kind} ({fmt})" if fmt else kind
+
+
+async def check_adapters(
+    registry: AdapterRegistry,
+    tenants: Iterable[TenantConfig],
+    *,
+    destination: str | None = None,
+    timeout_seconds: float = 30.0,
+) -> list[CheckResult]:
+    """Build, start, check and close the adapter of every binding in ``tenants`` (only those of
+    ``destination`` if given), one at a time; an adapter that cannot be built or started is that
+    binding's problem, not an error."""
+    results = []
+    for tenant in tenants:
+        for dest in tenant.destinations:
+            if destination is not None and str(dest.id) != destination.lower():
+                continue
+            for service in dest.services:
+                if (bound := service.adapter) is not None:
+                    problem = await _check_configured(registry, bound.name, bound.options, timeout_seconds)
+                    results.append(CheckResult(str(dest.id), service.identifier, bound.name, problem))
+    return results
+
+
+async def _check_configured(
+    registry: AdapterRegistry, name: str, options: Mapping[str, Any], timeout_seconds: float
+) -> str | None:
+    try:
+        adapter = registry.create(name, options)
+    except GatewayError as exc:
+        return exc.detail
+    try:
+        async with asyncio.timeout(timeout_seconds):
+            await adapter.start()
+        return await run_check(adapter, timeout_seconds)
+    except TimeoutError:
+        return f"start() did not finish within {timeout_seconds:g} s"
+    except Exception as exc:
+        return f"start() failed: {exc.detail if isinstance(exc, GatewayError) else repr(exc)}"
+    finally:
+        with contextlib.suppress(Exception):
+            await adapter.close()
+
+
+def render_checks(results: Sequence[CheckResult]) -> str:
+    """One line per binding: ``ok`` or ``FAILED``, destination, service, adapter, and the problem."""
+    if not results:
+        return "no adapter bindings configured"
+    lines = []
+    for result in results:
+        status = "ok    " if result.ok else "FAILED"
+        line = f"{status}  {result.destination}  {result.service}  {result.adapter}"
+        lines.append(f"{line}\n        {result.problem}" if result.problem else line)
+    failed = sum(not r.ok for r in results)
+    lines.append(f"{len(results) - failed} ok, {failed} failed")
+    return "\n".join(lines)

@@ -5,13 +5,18 @@ control characters (NUL, newlines for header injection), bidi overrides (``U+202
 ``gpj.exe`` read as ``exe.jpg``), Windows device names (``CON``, ``LPT1``) or be 10 000 characters
 long. :func:`safe_filename` keeps what is harmless of the original and :func:`unique_filename`
 prevents two attachments from overwriting each other, also on case-insensitive shares.
+:func:`attachment_filenames` does both for all attachments of a submission and gives every name
+the extension of its media type (:func:`extension_for`) where the sender left it out.
 """
 
 from __future__ import annotations
 
+import mimetypes
 import re
 import unicodedata
-from collections.abc import Set
+from collections.abc import Sequence, Set
+
+from gateway.adapters.submission import AttachmentView
 
 #: Device names Windows refuses as a file name stem, with any extension.
 RESERVED_NAMES = frozenset(
@@ -21,6 +26,21 @@ RESERVED_NAMES = frozenset(
 _FORBIDDEN = frozenset('<>:"/\\|?*')
 _EXTENSION = re.compile(r"^[A-Za-z0-9]{1,16}$")
 MAX_BYTES = 255  # file-name limit of ext4, XFS, NTFS (UTF-16 units) and zip readers
+#: Extensions of the media types senders attach, where Python's own table differs or has none.
+EXTENSIONS = {
+    "application/xml": ".xml",
+    "image/tiff": ".tif",
+    "application/pkcs7-signature": ".p7s",
+    "application/pkcs7-mime": ".p7m",
+    "application/vnd.etsi.asic-e+zip": ".asice",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ".xlsx",
+    "application/vnd.oasis.opendocument.text": ".odt",
+    "application/vnd.oasis.opendocument.spreadsheet": ".ods",
+    "application/gml+xml": ".gml",
+}
+_BUILT_IN_TYPES = mimetypes.MimeTypes()  # Python's table only: the same on every host
+_PURPOSES = frozenset({"form", "attachment", "report"})
 
 
 def safe_filename(name: str | None, *, fallback: str = "attachment", max_length: int = 120) -> str:
@@ -89,3 +109,32 @@ def is_safe_filename(name: str) -> bool:
     if any(unicodedata.category(c)[0] == "C" for c in name):
         return False
     return name.split(".")[0].rstrip(" ").upper() not in RESERVED_NAMES
+
+
+def extension_for(mime_type: str) -> str:
+    """The file extension of ``mime_type`` with its dot (``application/pdf`` → ``.pdf``); ``.bin``
+    for an unknown or malformed type. Parameters (``; charset=…``) and case are ignored."""
+    key = mime_type.split(";", 1)[0].strip().lower()
+    extension = EXTENSIONS.get(key) or _BUILT_IN_TYPES.guess_extension(key) or ".bin"
+    return extension if _EXTENSION.match(extension[1:]) else ".bin"
+
+
+def attachment_filenames(attachments: Sequence[AttachmentView]) -> list[str]:
+    """A safe, unique file name for each of ``attachments``, in order.
+
+    Each name is :func:`safe_filename` of the sender's, made unique with :func:`unique_filename`;
+    a name without an extension gets the one of its media type. An attachment without a usable
+    name is called after its purpose and position: ``form-1.pdf``, ``attachment-2.tif``.
+    """
+    taken: set[str] = set()
+    names = []
+    for index, attachment in enumerate(attachments, start=1):
+        purpose = attachment.purpose if attachment.purpose in _PURPOSES else "attachment"
+        name = safe_filename(attachment.filename, fallback=f"{purpose}-{index}")
+        stem, dot, ext = name.rpartition(".")
+        if not (dot and stem and _EXTENSION.match(ext)):
+            name = _cap(name, extension_for(attachment.mime_type), MAX_BYTES)
+        name = unique_filename(name, taken)
+        taken.add(name.casefold())
+        names.append(name)
+    return names

@@ -4,7 +4,9 @@ The runner builds a :class:`Submission` after the validator accepted it. Metadat
 small and arrive as values; attachments can be large and arrive as :class:`AttachmentView`\\ s whose
 :meth:`AttachmentView.open` streams the plaintext, decrypting from the blob store as it goes.
 Nothing here is trusted for file-system use: ``filename`` is whatever the sender wrote (see
-:func:`gateway.adapters.safe_filename`).
+:func:`gateway.adapters.attachment_filenames`). The metadata fields a Fachverfahren acts on have
+typed views: :attr:`Submission.sender_reference`, :attr:`Submission.reply_channel`,
+:attr:`Submission.payment`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from gateway.adapters import metadata as fields
+from gateway.adapters.metadata import Payment, ReplyChannel
+
 #: A callable that starts a fresh plaintext stream of one attachment each time it is called.
 Opener = Callable[[], AsyncIterator[bytes]]
 
@@ -24,7 +29,9 @@ class Service:
     """The public service (Verwaltungsleistung) the submission is for."""
 
     identifier: str  #: LeiKa URN, e.g. ``urn:de:fim:leika:leistung:99066006001000``
-    name: str = ""  #: human-readable name, e.g. ``Baugenehmigung``
+    #: the name the operator configured for the service, e.g. ``Baugenehmigung`` (the sender's
+    #: free text only where none is configured)
+    name: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +125,21 @@ class Submission:
     def idempotency_key(self) -> str:
         """The key under which a Fachverfahren should deduplicate: the submission id."""
         return self.submission_id
+
+    @property
+    def sender_reference(self) -> str | None:
+        """The sender's own reference for the case (``additionalReferenceInfo.senderReference``)."""
+        return fields.sender_reference(self.metadata)
+
+    @property
+    def reply_channel(self) -> ReplyChannel | None:
+        """Where the applicant wants the answer (``replyChannel``), if given."""
+        return fields.reply_channel(self.metadata)
+
+    @property
+    def payment(self) -> Payment | None:
+        """What the payment service reported (``paymentInformation``), if anything."""
+        return fields.payment(self.metadata)
 
 
 @dataclass(frozen=True, slots=True)

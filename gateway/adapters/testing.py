@@ -4,13 +4,15 @@
 
     from gateway.adapters.testing import AdapterContractTests
 
-    class TestMyAdapter(AdapterContractTests):
+    class TestMyAdapter(AdapterContractTests[MyAdapter]):
         @pytest.fixture
-        def adapter(self, tmp_path):                      # a configured, not yet started adapter
+        def adapter(self, tmp_path: Path) -> MyAdapter:   # a configured, not yet started adapter
             return MyAdapter.from_config({"database": str(tmp_path / "dms.sqlite")})
 
-        async def count_effects(self, adapter, submission):  # how often it arrived in the target
-            return count_rows(adapter.options.database, submission.submission_id)
+        async def count_effects(self, adapter: MyAdapter, submission: Submission) -> int:
+            return count_rows(adapter.options.database, submission.submission_id)  # typed options
+
+The type parameter types ``adapter`` (and so ``adapter.options``) in every hook.
 
 Optional: :meth:`~AdapterContractTests.delivered_files` (what the Fachverfahren received, name →
 content) and :meth:`~AdapterContractTests.output_root` (where the adapter may write) sharpen the
@@ -24,9 +26,10 @@ import contextlib
 import tracemalloc
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic
 
 import pytest
+from typing_extensions import TypeVar
 
 from gateway.adapters._samples import (
     HOSTILE_FILENAMES,
@@ -52,8 +55,12 @@ __all__ = [
 ]
 
 
+#: The adapter class under test; without a type argument, any adapter.
+AdapterT = TypeVar("AdapterT", bound=Adapter[Any], default=Adapter[Any])
+
+
 @contextlib.asynccontextmanager
-async def running(adapter: Adapter[Any]) -> AsyncIterator[Adapter[Any]]:
+async def running(adapter: AdapterT) -> AsyncIterator[AdapterT]:
     """``adapter`` between ``start()`` and ``close()``."""
     await adapter.start()
     try:
@@ -62,8 +69,9 @@ async def running(adapter: Adapter[Any]) -> AsyncIterator[Adapter[Any]]:
         await adapter.close()
 
 
-class AdapterContractTests:
-    """What every adapter must do. Subclass as ``Test…``, provide ``adapter`` and ``count_effects``."""
+class AdapterContractTests(Generic[AdapterT]):
+    """What every adapter must do. Subclass as ``Test…[YourAdapter]``, provide ``adapter`` and
+    ``count_effects``."""
 
     __test__: ClassVar[bool] = False
 
@@ -85,28 +93,26 @@ class AdapterContractTests:
     # -- what the subclass provides --------------------------------------------------------------
 
     @pytest.fixture
-    def adapter(self) -> Adapter[Any]:
+    def adapter(self) -> AdapterT:
         """A configured adapter, not yet started (override this fixture)."""
         raise NotImplementedError("override the `adapter` fixture in your AdapterContractTests subclass")
 
-    async def count_effects(self, adapter: Adapter[Any], submission: Submission) -> int:
+    async def count_effects(self, adapter: AdapterT, submission: Submission) -> int:
         """How many times ``submission`` took effect in the Fachverfahren (override)."""
         raise NotImplementedError("override count_effects() in your AdapterContractTests subclass")
 
-    async def delivered_files(
-        self, adapter: Adapter[Any], submission: Submission
-    ) -> Mapping[str, bytes] | None:
+    async def delivered_files(self, adapter: AdapterT, submission: Submission) -> Mapping[str, bytes] | None:
         """What the Fachverfahren received as ``relative/path`` → content; ``None``: not observable."""
         return None
 
-    def output_root(self, adapter: Adapter[Any]) -> Path | None:
+    def output_root(self, adapter: AdapterT) -> Path | None:
         """The directory the adapter writes into, if it writes files; nothing may appear elsewhere."""
         return None
 
     # -- the contract ----------------------------------------------------------------------------
 
     @pytest.mark.asyncio
-    async def test_delivers_a_realistic_submission_and_returns_a_receipt(self, adapter: Adapter[Any]) -> None:
+    async def test_delivers_a_realistic_submission_and_returns_a_receipt(self, adapter: AdapterT) -> None:
         submission = make_submission()
         async with running(adapter):
             receipt = await adapter.deliver(submission)
@@ -119,9 +125,7 @@ class AdapterContractTests:
             assert sample_bytes("lageplan.pdf") in contents, "the PDF attachment did not arrive"
 
     @pytest.mark.asyncio
-    async def test_redelivery_of_the_same_submission_has_no_second_effect(
-        self, adapter: Adapter[Any]
-    ) -> None:
+    async def test_redelivery_of_the_same_submission_has_no_second_effect(self, adapter: AdapterT) -> None:
         submission = make_submission()
         async with running(adapter):
             first = await adapter.deliver(submission)
@@ -137,7 +141,7 @@ class AdapterContractTests:
                 assert third == first
 
     @pytest.mark.asyncio
-    async def test_distinct_submissions_each_take_effect_once(self, adapter: Adapter[Any]) -> None:
+    async def test_distinct_submissions_each_take_effect_once(self, adapter: AdapterT) -> None:
         one, two = make_submission(), make_submission()
         async with running(adapter):
             await adapter.deliver(one)
@@ -146,7 +150,7 @@ class AdapterContractTests:
         assert await self.count_effects(adapter, two) == 1
 
     @pytest.mark.asyncio
-    async def test_attachment_is_consumed_as_a_stream(self, adapter: Adapter[Any]) -> None:
+    async def test_attachment_is_consumed_as_a_stream(self, adapter: AdapterT) -> None:
         probe = StreamProbe(self.stream_size)
         submission = make_submission(attachments=[probe.attachment()])
         async with running(adapter):
@@ -170,13 +174,13 @@ class AdapterContractTests:
             assert peak < limit, f"peak heap growth {peak} bytes while streaming {self.stream_size} bytes"
 
     @pytest.mark.asyncio
-    async def test_check_passes_for_a_good_configuration(self, adapter: Adapter[Any]) -> None:
+    async def test_check_passes_for_a_good_configuration(self, adapter: AdapterT) -> None:
         async with running(adapter):
             await adapter.check()
 
     @pytest.mark.asyncio
     async def test_hostile_attachment_filenames_never_escape_or_crash(
-        self, adapter: Adapter[Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+        self, adapter: AdapterT, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         names = [*HOSTILE_FILENAMES, str(tmp_path / "escape-abs")]
         contents_sent = [f"attachment {i}: {name!r}".encode() for i, name in enumerate(names)]

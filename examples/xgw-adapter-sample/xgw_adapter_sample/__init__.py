@@ -5,8 +5,10 @@ It shows what a real adapter for a document-management system does:
 * idempotency on the submission id, enforced by the DMS itself (a primary key), so a redelivered
   submission returns the existing Aktenzeichen instead of filing a second Vorgang;
 * attachments streamed into a content-addressed blob store (``<blobs>/<sha512>``), hash-checked,
-  never held in memory;
-* sender file names made safe with :func:`gateway.adapters.safe_filename`;
+  never held in memory (:func:`gateway.adapters.save_attachment`);
+* document names from :func:`gateway.adapters.attachment_filenames`: safe, unique, with the
+  extension of their media type;
+* the configured service name and the sender's reference from the typed view of the submission;
 * foreign errors translated once: a locked database or a full disk → ``TransientDeliveryError``.
 
 Registered as ``sample-dms`` in the entry-point group ``xoev_gateway.adapters``.
@@ -15,7 +17,7 @@ Registered as ``sample-dms`` in the entry-point group ``xoev_gateway.adapters``.
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import contextlib
 import os
 import secrets
 import sqlite3
@@ -31,25 +33,26 @@ from gateway.adapters import (
     AdapterOptions,
     AttachmentView,
     ConfigError,
-    PermanentDeliveryError,
     Receipt,
     Submission,
     TransientDeliveryError,
-    safe_filename,
-    unique_filename,
+    attachment_filenames,
+    save_attachment,
 )
 
 __all__ = ["SampleDmsAdapter", "SampleDmsOptions"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS vorgang (
-    submission_id TEXT PRIMARY KEY, case_id TEXT NOT NULL, aktenzeichen TEXT UNIQUE,
-    leika TEXT NOT NULL, schema_uri TEXT NOT NULL, data BLOB NOT NULL, received_at TEXT NOT NULL);
+    submission_id TEXT PRIMARY KEY, case_id TEXT NOT NULL, leika TEXT NOT NULL, leistung TEXT NOT NULL,
+    sender_reference TEXT, schema_uri TEXT NOT NULL, data BLOB NOT NULL, received_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS dokument (
     submission_id TEXT NOT NULL REFERENCES vorgang, position INTEGER NOT NULL, name TEXT NOT NULL,
     mime_type TEXT NOT NULL, sha512 TEXT NOT NULL, size INTEGER NOT NULL,
     PRIMARY KEY (submission_id, position));
 """
+#: The Aktenzeichen: year of receipt and the Vorgang's running number.
+AKTENZEICHEN = "SELECT 'AZ-' || substr(received_at, 1, 4) || printf('-%06d', rowid) FROM vorgang"
 
 
 class SampleDmsOptions(AdapterOptions):
@@ -62,9 +65,7 @@ class SampleDmsOptions(AdapterOptions):
 class SampleDmsAdapter(Adapter[SampleDmsOptions]):
     """Files each submission as a Vorgang with its documents in a SQLite DMS; answers the Aktenzeichen."""
 
-    def __init__(self, options: SampleDmsOptions) -> None:
-        super().__init__(options)
-        self._prepared = False
+    _prepared = False  # tables and blob store exist
 
     @property
     def blob_dir(self) -> Path:
@@ -83,51 +84,34 @@ class SampleDmsAdapter(Adapter[SampleDmsOptions]):
     async def deliver(self, submission: Submission) -> Receipt:
         """File the submission, or return the Aktenzeichen it was filed under before."""
         try:
-            existing = await asyncio.to_thread(self._aktenzeichen, submission.submission_id)
-            if existing:
-                return Receipt(reference=existing, detail="Vorgang angelegt")
-            documents = []
-            taken: set[str] = set()
-            for position, attachment in enumerate(submission.attachments, start=1):
-                name = unique_filename(
-                    safe_filename(attachment.filename, fallback=f"dokument-{position}"), taken
-                )
-                taken.add(name.casefold())
-                size = await self._store_blob(attachment)
-                documents.append((position, name, attachment.mime_type, attachment.sha512.lower(), size))
-            aktenzeichen = await asyncio.to_thread(self._file, submission, documents)
+            aktenzeichen = await asyncio.to_thread(self._aktenzeichen, submission.submission_id)
+            if aktenzeichen is None:
+                names = attachment_filenames(submission.attachments)
+                documents = [
+                    (position, name, a.mime_type, a.sha512.lower(), await self._store(a))
+                    for position, (a, name) in enumerate(
+                        zip(submission.attachments, names, strict=True), start=1
+                    )
+                ]
+                aktenzeichen = await asyncio.to_thread(self._file, submission, documents)
+                self.log.info("vorgang_angelegt", aktenzeichen=aktenzeichen)
         except sqlite3.OperationalError as exc:
             raise TransientDeliveryError(f"DMS database busy or unavailable: {exc}", retry_after=5) from exc
         except OSError as exc:
             raise TransientDeliveryError(f"DMS document store not writable: {exc}") from exc
-        self.log.info("vorgang_angelegt", submission_id=submission.submission_id, aktenzeichen=aktenzeichen)
         return Receipt(reference=aktenzeichen, detail="Vorgang angelegt")
 
-    async def _store_blob(self, attachment: AttachmentView) -> int:
-        """Stream one attachment into the content-addressed store; return its size."""
-        target = self.blob_dir / attachment.sha512.lower()
+    async def _store(self, attachment: AttachmentView) -> int:
+        """Stream one attachment into the content-addressed store (hash-checked); return its size."""
         temp = self.blob_dir / f".tmp-{secrets.token_hex(8)}"
-        digest, size = hashlib.sha512(), 0
-        handle = await asyncio.to_thread(open, temp, "xb")
-        try:
-            async for chunk in attachment.open():
-                digest.update(chunk)
-                size += len(chunk)
-                await asyncio.to_thread(handle.write, chunk)
-            await asyncio.to_thread(os.fsync, handle.fileno())
-        except BaseException:
-            handle.close()
-            temp.unlink(missing_ok=True)
-            raise
-        handle.close()
-        if digest.hexdigest() != attachment.sha512.lower():
-            temp.unlink(missing_ok=True)
-            raise PermanentDeliveryError(f"Dokument {attachment.attachment_id}: Prüfsumme stimmt nicht")
-        os.replace(temp, target)  # same content, same name: replacing is harmless
+        size = await save_attachment(attachment, temp)
+        await asyncio.to_thread(os.replace, temp, self.blob_dir / attachment.sha512.lower())
         return size
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
+        if not self._prepared:
+            self._prepare()
         connection = sqlite3.connect(self.options.database, timeout=5, isolation_level=None)
         try:
             yield connection
@@ -140,51 +124,41 @@ class SampleDmsAdapter(Adapter[SampleDmsOptions]):
         probe = self.blob_dir / f".tmp-check-{secrets.token_hex(4)}"
         probe.write_bytes(b"")
         probe.unlink()
-        with self._connect() as db:
+        with contextlib.closing(sqlite3.connect(self.options.database)) as db:
             db.executescript(SCHEMA)
         self._prepared = True
 
     def _aktenzeichen(self, submission_id: str) -> str | None:
-        if not self._prepared:
-            self._prepare()
         with self._connect() as db:
-            row = db.execute(
-                "SELECT aktenzeichen FROM vorgang WHERE submission_id = ?", (submission_id,)
-            ).fetchone()
+            row = db.execute(f"{AKTENZEICHEN} WHERE submission_id = ?", (submission_id,)).fetchone()
         return str(row[0]) if row else None
 
     def _file(self, submission: Submission, documents: list[tuple[int, str, str, str, int]]) -> str:
         """Insert Vorgang and Dokumente in one transaction; a concurrent twin makes this a no-op."""
+        vorgang = (
+            submission.submission_id,
+            submission.case_id,
+            submission.service.identifier,
+            submission.service.name,
+            submission.sender_reference,
+            submission.schema_uri,
+            submission.data,
+            datetime.now(UTC).isoformat(),
+        )
         with self._connect() as db:
             db.execute("BEGIN IMMEDIATE")
             try:
-                cursor = db.execute(
-                    "INSERT INTO vorgang (submission_id, case_id, leika, schema_uri, data, received_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (submission_id) DO NOTHING",
-                    (
-                        submission.submission_id,
-                        submission.case_id,
-                        submission.service.identifier,
-                        submission.schema_uri,
-                        submission.data,
-                        datetime.now(UTC).isoformat(),
-                    ),
-                )
-                if cursor.rowcount == 1:
-                    aktenzeichen = f"AZ-{datetime.now(UTC).year}-{cursor.lastrowid:06d}"
-                    db.execute(
-                        "UPDATE vorgang SET aktenzeichen = ? WHERE submission_id = ?",
-                        (aktenzeichen, submission.submission_id),
-                    )
-                    db.executemany(
-                        "INSERT INTO dokument VALUES (?, ?, ?, ?, ?, ?)",
-                        [(submission.submission_id, *doc) for doc in documents],
-                    )
+                inserted = db.execute(
+                    "INSERT INTO vorgang VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", vorgang
+                ).rowcount
+                if inserted:
+                    rows = [(submission.submission_id, *doc) for doc in documents]
+                    db.executemany("INSERT INTO dokument VALUES (?, ?, ?, ?, ?, ?)", rows)
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
             row = db.execute(
-                "SELECT aktenzeichen FROM vorgang WHERE submission_id = ?", (submission.submission_id,)
+                f"{AKTENZEICHEN} WHERE submission_id = ?", (submission.submission_id,)
             ).fetchone()
         return str(row[0])

@@ -156,7 +156,7 @@ async def test_disk_error_is_transient_and_cleans_up(
     def full(*args: Any, **kwargs: Any) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("adapters._package._flush_and_sync", full)
+    monkeypatch.setattr("gateway.adapters._files._flush_and_sync", full)
     adapter = FilesystemAdapter.from_config({"directory": str(hotfolder)})
     with pytest.raises(TransientDeliveryError, match="No space left"):
         await adapter.deliver(make_submission())
@@ -247,3 +247,13 @@ async def test_check_reports_a_directory_it_cannot_write(
 def test_bad_format_names_the_option() -> None:
     with pytest.raises(ConfigError, match=r"^options\.format: Input should be 'directory' or 'zip'"):
         FilesystemAdapter.from_config({"directory": "/tmp", "format": "tar"})
+
+
+async def test_attachment_without_a_filename_gets_a_name_with_its_extension(hotfolder: Path) -> None:
+    form = AttachmentView.from_bytes(
+        b"%PDF-1.7", attachment_id="a1", mime_type="application/pdf", purpose="form"
+    )
+    submission = make_submission(attachments=[form])
+    await FilesystemAdapter.from_config({"directory": str(hotfolder)}).deliver(submission)
+    files = package_files(hotfolder, submission.submission_id)
+    assert files["attachments/form-1.pdf"] == b"%PDF-1.7"

@@ -11,9 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from adapters._http_outcome import outcome, retry_after
 from adapters.http_endpoint import HttpAdapter
-from gateway.adapters import PermanentDeliveryError, TransientDeliveryError
+from gateway.adapters import PermanentDeliveryError, TransientDeliveryError, http_outcome, parse_retry_after
 from gateway.adapters.testing import make_submission, running
 from gateway.errors import GatewayError
 from tests.unit.adapters.conftest import http_adapter
@@ -103,10 +102,10 @@ async def test_connection_refused_is_transient() -> None:
     [(None, None), ("", None), ("30", 30.0), ("soon", None), ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0)],
 )
 def test_retry_after_parses_seconds_and_dates(value: str | None, seconds: float | None) -> None:
-    assert retry_after(value) == seconds
+    assert parse_retry_after(value) == seconds
 
 
 def test_outcome_prefers_the_json_reference_over_location() -> None:
     headers = httpx.Headers({"Content-Type": "application/json", "Location": "/x"})
-    assert outcome(201, headers, b'{"reference": 42}').reference == "42"
-    assert outcome(201, headers, b"[1]").reference == "/x"
+    assert http_outcome(201, headers, b'{"reference": 42}').reference == "42"
+    assert http_outcome(201, headers, b"[1]").reference == "/x"
