@@ -75,8 +75,10 @@ def build_view(
     attachment_blobs: dict[str, str],
     keys: DecryptionKeys,
     max_inflated: int,
+    service_name: str = "",
 ) -> Submission:
-    """The adapter's view of a validated submission (blocking: call in a thread)."""
+    """The adapter's view of a validated submission (blocking: call in a thread); ``service_name``
+    is the configured name of its service (the sender's free text is used when it is empty)."""
     assert row.metadata_blob is not None
     metadata: dict[str, Any] = json.loads(_decrypt(blobs.path(row.metadata_blob), keys, max_inflated))
     structure = metadata.get("contentStructure", {})
@@ -99,7 +101,7 @@ def build_view(
         submission_id=row.id,
         case_id=row.case_id,
         destination_id=row.destination_id,
-        service=Service(row.service_identifier, row.service_name),
+        service=Service(row.service_identifier, service_name or row.service_name),
         schema_uri=schema.get("schemaUri", ""),
         mime_type=schema.get("mimeType", ""),
         data=data,
