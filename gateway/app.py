@@ -24,7 +24,7 @@ import structlog
 from fastapi import FastAPI, Request, Response
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from gateway.adapters.host import AdapterRegistry
+from gateway.adapters.host import AdapterHealth, AdapterRegistry, BoundAdapter
 from gateway.api import docs, openapi, problems
 from gateway.api.auth import router as auth_router
 from gateway.api.deps import ApiServices
@@ -104,6 +104,8 @@ class Gateway:
     relay: Relay | None = None
     handlers: dict[str, Handler] = field(default_factory=dict)  #: queue → stage handler (workers)
     consumers: list[Consumer] = field(default_factory=list)
+    #: the latest ``check()`` result of each adapter binding (workers); the readiness probe reads it
+    adapter_health: AdapterHealth = field(default_factory=AdapterHealth)
 
 
 def topology_of(settings: Settings) -> Topology:
@@ -192,12 +194,20 @@ async def _stage_handlers(
     settings = gateway.settings
     assert gateway.broker is not None
     topology = gateway.broker.topology
-    bindings = AdapterBindings.build(
-        libraries.registry, settings.tenants, topology.retry, settings.delivery.deliver_timeout_seconds
-    )
+    bindings = AdapterBindings.build(libraries.registry, settings.tenants)
     for adapter in bindings.all():
         await adapter.start()
         stack.push_async_callback(adapter.close)
+    await gateway.adapter_health.check(  # a failing binding is logged and kept, not fatal
+        (
+            BoundAdapter(str(d.id), s.identifier, b.name, b.adapter)
+            for t in settings.tenants
+            for d in t.destinations
+            for s in d.services
+            if (b := bindings.get(str(d.id), s.identifier)) is not None
+        ),
+        timeout_seconds=10.0,
+    )
     sender = CallbackSender(
         gateway.sessions,
         timeout=settings.callbacks.timeout_seconds,
@@ -211,6 +221,7 @@ async def _stage_handlers(
         gateway.keys,
         bindings,
         settings.limits,
+        timeout=settings.delivery.deliver_timeout_seconds,
     )
     handlers: dict[str, Handler] = {
         topology.validate_queue: gateway.validator,
