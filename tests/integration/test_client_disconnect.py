@@ -30,7 +30,10 @@ async def _gone_mid_body(
         "client": ("127.0.0.1", 50000),
         "server": ("gateway.test", 80),
     }
-    messages = [{"type": "http.request", "body": first, "more_body": True}, {"type": "http.disconnect"}]
+    messages: list[dict[str, Any]] = [
+        {"type": "http.request", "body": first, "more_body": True},
+        {"type": "http.disconnect"},
+    ]
     sent: list[dict[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
