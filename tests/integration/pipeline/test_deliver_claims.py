@@ -61,7 +61,7 @@ async def test_a_duplicate_delivery_message_waits_for_the_claim_and_never_calls_
     auth = bearer(await token(api))
     ref, _ = await send(api, auth, HTTP_LEIKA)
     sid = ref["submissionId"]
-    await eventually(lambda: len(vendor.requests) >= 1, within=10, what="the first vendor call")
+    await eventually(lambda: len(vendor.posts()) >= 1, within=10, what="the first vendor call")
     broker = gateway_of(api).broker
     assert broker is not None  # the pipeline runs its stages
     message = StageMessage("deliver", sid, ACTIVE)
@@ -82,7 +82,7 @@ async def validated(pipeline: PipelineGateway) -> tuple[httpx.AsyncClient, str]:
     vendor.script(Answer(503), Answer(503), Answer(503), Answer(503), Answer(503), Answer(503))
     ref, _ = await send(api, bearer(await token(api)), HTTP_LEIKA)
     sid = ref["submissionId"]
-    await eventually(lambda: len(vendor.requests) >= 1, within=10, what="a vendor call")
+    await eventually(lambda: len(vendor.posts()) >= 1, within=10, what="a vendor call")
     for consumer in list(gateway_of(api).consumers):
         await consumer.stop(grace=5)  # nothing consumes any more: the test drives the stage
     row = await _row(api, sid)
