@@ -26,6 +26,7 @@ from gateway.config.settings import Settings
 from gateway.crypto.b64 import b64url_decode
 from gateway.crypto.jwe import encrypt_compact
 from gateway.crypto.jws import public_key_from_jwk, verify_ps512
+from gateway.server import server_config
 
 EVENTS = "https://schema.fitko.de/fit-connect/events/"
 FINAL = {"accept-submission", "reject-submission"}
@@ -168,9 +169,7 @@ async def run_demo(settings: Settings, wait_seconds: float = 60.0, port: int | N
     print(
         f"Starting the gateway on {settings.public_url} (data in {settings.data_dir}, {broker})", flush=True
     )
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None)
-    )
+    server = uvicorn.Server(server_config(create_app(settings), settings))
     serving = asyncio.create_task(server.serve())
     try:
         while not server.started:

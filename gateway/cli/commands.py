@@ -58,17 +58,9 @@ def _prepared(args: argparse.Namespace, role: str, *, http: bool, broker: bool) 
 
 
 def _serve_http(settings: Settings, libraries: Libraries) -> None:
-    import uvicorn
+    from gateway.server import serve
 
-    uvicorn.run(
-        create_app(settings, libraries),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        proxy_headers=False,
-        server_header=False,
-        h11_max_incomplete_event_size=16 * 1024,
-    )
+    serve(create_app(settings, libraries), settings)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -36,6 +36,22 @@ class Limits(BaseModel):
     max_inflated_bytes: int = Field(256 * MB, gt=0, description="plaintext after zip: DEF inflation")
 
 
+class HttpSettings(BaseModel):
+    """The HTTP front door: limits that hold without a reverse proxy in front."""
+
+    max_header_bytes: int = Field(
+        32 * 1024, ge=1024, le=1024 * 1024, description="request line and headers together; more is 431"
+    )
+    max_headers: int = Field(100, ge=10, le=10_000, description="header fields per request; more is 431")
+    header_timeout_seconds: float = Field(
+        10.0, gt=0, le=600, description="to receive the request line and headers; slower is 408"
+    )
+    min_body_bytes_per_second: int = Field(
+        1024, ge=0, description="slowest upload kept, averaged per window; 0 switches the check off"
+    )
+    body_rate_window_seconds: float = Field(10.0, gt=0, le=600, description="window of the body rate check")
+
+
 class DeliverySettings(BaseModel):
     """Broker topology and the retry policy of the stages."""
 
@@ -84,6 +100,7 @@ class Settings(BaseSettings):
     token_ttl_seconds: int = Field(1800, gt=0, le=86_400, description="lifetime of access tokens")
     run_stages: bool = Field(True, description="run the relay and the stage consumers in this process")
     limits: Limits = Field(default_factory=Limits)
+    http: HttpSettings = Field(default_factory=HttpSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     callbacks: CallbackSettings = Field(default_factory=CallbackSettings)
     tenants: list[TenantConfig] = Field(default_factory=list)

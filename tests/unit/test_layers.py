@@ -53,7 +53,7 @@ LAYERS: tuple[Layer, ...] = (
     ),
     Layer("stages", ("gateway.stages",)),
     Layer("api", ("gateway.api",)),
-    Layer("top", ("gateway.app", "gateway.cli", "gateway.demo", "adapters")),
+    Layer("top", ("gateway.app", "gateway.cli", "gateway.demo", "gateway.server", "adapters")),
 )
 #: The libraries are independent of each other: what two of them share lives lower, or the
 #: composition root passes one to the other.
@@ -82,7 +82,7 @@ HOMES: Mapping[str, tuple[str, ...]] = {
     "fastapi": ("gateway.api", "gateway.app"),
     "fastapi_offline": ("gateway.api.docs",),  # only its packaged Swagger UI and ReDoc files
     "starlette": ("gateway.api", "gateway.app"),
-    "uvicorn": ("gateway.cli", "gateway.demo"),
+    "uvicorn": ("gateway.server", "gateway.demo"),
 }
 
 
