@@ -107,13 +107,18 @@ def _parser() -> argparse.ArgumentParser:
     command(schemas, "list", "every accepted schemaUri", commands.cmd_schemas)
     command(schemas, "check", "compile every set and report failures", commands.cmd_schemas)
 
+    adapters = group("adapters", "installed adapters and the configured bindings")
     listing = command(
-        group("adapters", "installed adapters"),
+        adapters,
         "list",
         "installed adapters with their options schema",
         commands.cmd_adapters_list,
     )
     listing.add_argument("--json", action="store_true", help="machine-readable output")
+    adapter_check = command(
+        adapters, "check", "run every binding's check() and print each result", commands.cmd_adapters_check
+    )
+    adapter_check.add_argument("--destination", default=None, help="only this destination's bindings")
     return parser
 
 

@@ -8,6 +8,7 @@ import asyncio
 import sys
 import uuid
 
+from gateway.adapters.host import CheckResult
 from gateway.app import Libraries, create_app, open_gateway
 from gateway.cli.banner import banner
 from gateway.cli.failure import Exit, Failure
@@ -123,6 +124,15 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     if args.connect:
         asyncio.run(require_services(settings, broker=True))
         require_key_directory(settings)
+        failed = [r for r in _adapter_checks(settings, None) if not r.ok]
+        for result in failed:
+            print(
+                f"error: destination {result.destination}, service {result.service}: "
+                f"adapter {result.adapter}: {result.problem}",
+                file=sys.stderr,
+            )
+        if failed:
+            return Exit.PROBLEMS
     reached = _reached(settings) if args.connect else "not connected (--connect also checks them)"
     print(f"ok: {len(settings.tenants)} tenants, {len(settings.clients)} clients; {reached}")
     return Exit.OK
@@ -134,7 +144,8 @@ def _reached(settings: Settings) -> str:
         "RabbitMQ" if settings.amqp_url else "",
         "key directory" if settings.tenants else "",
     ]
-    return ", ".join(c for c in checked if c) + " reachable"
+    adapters = ", adapter checks passed" if settings.tenants else ""
+    return ", ".join(c for c in checked if c) + " reachable" + adapters
 
 
 def cmd_keys_generate(args: argparse.Namespace) -> int:
@@ -169,6 +180,23 @@ def cmd_schemas(args: argparse.Namespace) -> int:
     ok, report = check_schemas(default_schema_root())
     print(report)
     return Exit.OK if ok else Exit.PROBLEMS
+
+
+def _adapter_checks(settings: Settings, destination: str | None) -> list[CheckResult]:
+    from gateway.adapters.commands import check_adapters
+    from gateway.adapters.host import AdapterRegistry
+
+    return asyncio.run(check_adapters(AdapterRegistry.discover(), settings.tenants, destination=destination))
+
+
+def cmd_adapters_check(args: argparse.Namespace) -> int:
+    """Every binding's ``check()`` (or one destination's), as the workers run it at start."""
+    from gateway.adapters.commands import render_checks
+
+    settings, _demo = with_embedded_tenant(_settings(args))
+    results = _adapter_checks(settings, args.destination)
+    print(render_checks(results))
+    return Exit.OK if all(r.ok for r in results) else Exit.PROBLEMS
 
 
 def cmd_adapters_list(args: argparse.Namespace) -> int:

@@ -265,3 +265,29 @@ def test_start_banner_lists_what_was_loaded_without_secrets(tmp_path: Path) -> N
     ):
         assert expected in text, text
     assert "hunter2" not in text and "scrypt" not in text
+
+
+def test_adapter_checks_report_a_missing_import_directory(xgw: Run, tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-import"
+    service = SERVICE.replace('directory = "delivered"', f'directory = "{missing}"')
+    (tmp_path / "c.toml").write_text(
+        f'[[tenants]]\nid = "musterstadt"\n[[tenants.destinations]]\nid = "{DEST}"\n{service}'
+    )
+    xgw("keys", "generate", DEST, "--config", "c.toml")
+    checked = xgw("adapters", "check", "--config", "c.toml")
+    assert checked.code == Exit.PROBLEMS
+    assert checked.out.splitlines() == [
+        f"FAILED  {DEST}  urn:de:fim:leika:leistung:99066006001000  filesystem",
+        "        options.directory: is not an existing directory",
+        "0 ok, 1 failed",
+    ]
+    assert xgw("config", "check", "--config", "c.toml").code == Exit.OK  # without --connect: values only
+    connected = xgw("config", "check", "--connect", "--config", "c.toml")
+    assert connected.code == Exit.PROBLEMS
+    assert connected.one_error_line() == (
+        f"error: destination {DEST}, service urn:de:fim:leika:leistung:99066006001000: "
+        "adapter filesystem: options.directory: is not an existing directory"
+    )
+    missing.mkdir()
+    assert xgw("adapters", "check", "--destination", DEST, "--config", "c.toml").code == Exit.OK
+    assert "adapter checks passed" in xgw("config", "check", "--connect", "--config", "c.toml").out
