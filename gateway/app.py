@@ -194,7 +194,9 @@ async def _stage_handlers(
     settings = gateway.settings
     assert gateway.broker is not None
     topology = gateway.broker.topology
-    bindings = AdapterBindings.build(libraries.registry, settings.tenants)
+    bindings = AdapterBindings.build(
+        libraries.registry, settings.tenants, topology.retry, settings.delivery.deliver_timeout_seconds
+    )
     for adapter in bindings.all():
         await adapter.start()
         stack.push_async_callback(adapter.close)
@@ -221,7 +223,6 @@ async def _stage_handlers(
         gateway.keys,
         bindings,
         settings.limits,
-        timeout=settings.delivery.deliver_timeout_seconds,
     )
     handlers: dict[str, Handler] = {
         topology.validate_queue: gateway.validator,

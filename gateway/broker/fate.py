@@ -4,15 +4,17 @@ A handler returns one of four outcomes:
 
 * :class:`Done`: finished (including "already done" and "rejected": handlers are idempotent);
 * :class:`Retry`: failed transiently; try again after the delay of this attempt, or later when
-  the failure named an earliest retry (``after_seconds``); spends one attempt of the budget;
+  the failure named an earliest retry (``after_seconds``); spends one attempt of the budget, the
+  queue's or the work's own (``policy``, e.g. an adapter binding's);
 * :class:`Wait`: somebody else holds the work (an in-flight duplicate); look again after
   ``after_seconds`` without spending an attempt;
 * :class:`Park`: will never succeed as it is; park it with ``reason``.
 
 :func:`settle` applies the retry budget (the last-attempt rule lives here and nowhere else):
-a ``Retry`` of the last attempt becomes a park with reason ``retries exhausted``. Delays are
-served by the delay queues of the topology: ``after_seconds`` takes the shortest level that is at
-least that long (capped by the longest level).
+a ``Retry`` of the last attempt becomes a park with reason ``retries exhausted``. The wanted
+delay is the policy's delay of the attempt, or ``after_seconds`` when that is longer (capped by
+the policy's longest delay). The shared delay queues of the topology serve it: the shortest
+level at least that long (capped by the longest level), so a retry never comes sooner than wanted.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class Retry:
 
     reason: str = "transient"
     after_seconds: float | None = None  #: earliest sensible retry; None: the policy's delay
+    policy: RetryPolicy | None = None  #: the work's own budget and delays; None: the queue's
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,12 +80,13 @@ def settle(outcome: Outcome, attempt: int, policy: RetryPolicy) -> Settlement:
         case Park(reason):
             return Settlement("park", reason)
         case Wait(after, reason):
-            return Settlement("delay", reason, policy.level_at_least(after), attempt)
-        case Retry(reason, after):
-            if attempt >= policy.max_attempts:
+            return Settlement("delay", reason, policy.level_at_least(after * 1000), attempt)
+        case Retry(reason, after, own):
+            budget = own or policy
+            if attempt >= budget.max_attempts:
                 return Settlement("park", f"retries exhausted after {attempt} attempts: {reason}")
-            level = policy.level(attempt)
+            wanted_ms: float = budget.delay_ms(attempt)
             if after is not None:  # the earliest sensible retry: never sooner than the backoff
-                level = max(level, policy.level_at_least(after))
-            return Settlement("delay", reason, level, attempt + 1)
+                wanted_ms = max(wanted_ms, min(after * 1000, max(budget.delays_ms)))
+            return Settlement("delay", reason, policy.level_at_least(wanted_ms), attempt + 1)
     raise TypeError(f"not an outcome: {outcome!r}")

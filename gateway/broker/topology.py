@@ -82,12 +82,10 @@ class RetryPolicy:
         """Delay level used after a transient failure of ``attempt``."""
         return min(max(attempt, 1) - 1, len(self.delays_ms) - 1)
 
-    def level_at_least(self, seconds: float) -> int:
-        """The shortest delay level of at least ``seconds`` (the longest level caps it)."""
-        for level, delay in enumerate(self.delays_ms):
-            if delay >= seconds * 1000:
-                return level
-        return len(self.delays_ms) - 1
+    def level_at_least(self, delay_ms: float) -> int:
+        """The shortest delay level of at least ``delay_ms`` (the longest level caps it)."""
+        fitting = [(delay, level) for level, delay in enumerate(self.delays_ms) if delay >= delay_ms]
+        return min(fitting)[1] if fitting else self.delays_ms.index(max(self.delays_ms))
 
     def delay_ms(self, attempt: int) -> int:
         """Delay before the attempt that follows ``attempt``."""

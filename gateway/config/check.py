@@ -9,7 +9,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from gateway.config.settings import Settings
+from gateway.config.model import RetryConfig
+from gateway.config.settings import DeliverySettings, Settings
 from gateway.crypto.keys import KeyStore
 from gateway.crypto.secrets import is_valid_hash
 
@@ -33,6 +34,19 @@ def loc_path(loc: Iterable[int | str]) -> str:
 
 def validation_problems(error: ValidationError) -> list[ConfigProblem]:
     return [ConfigProblem(loc_path(e["loc"]) or "(root)", e["msg"]) for e in error.errors()]
+
+
+def _retry_problems(where: str, retry: RetryConfig, delivery: DeliverySettings) -> list[ConfigProblem]:
+    """A binding's delays must fit the delay levels, which the retry queues share."""
+    longest = max(delivery.retry_delays_ms)
+    return [
+        ConfigProblem(
+            f"{where}.delays_seconds[{i}]",
+            f"longer than the longest delay level, {longest / 1000:g} s: add it to delivery.retry_delays_ms",
+        )
+        for i, delay in enumerate(retry.delays_ms or ())
+        if delay > longest
+    ]
 
 
 def _duplicates(values: list[str]) -> set[str]:
@@ -92,6 +106,9 @@ def check_settings(
                     message = adapter_problems(str(dest.id), service.adapter.name, service.adapter.options)
                     if message:
                         add(ConfigProblem(f"{where}.services[{si}].adapter", message))
+                if service.adapter is not None:
+                    retry = f"{where}.services[{si}].adapter.retry"
+                    problems += _retry_problems(retry, service.adapter.retry, settings.delivery)
     client_ids = [c.id for c in settings.clients]
     for dup in _duplicates(client_ids):
         add(ConfigProblem("clients", f"client id {dup!r} is declared more than once"))

@@ -7,7 +7,7 @@ file. They only describe; ``gateway.config.check`` judges cross-references and
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -29,11 +29,38 @@ class SubmissionSchemaConfig(_Strict):
     mime_type: Literal["application/xml", "application/json"] = Field(description="media type of the data")
 
 
+class RetryConfig(_Strict):
+    """A binding's own retry policy; what it leaves out, the ``delivery`` settings give."""
+
+    delays_seconds: list[Annotated[float, Field(ge=0.001)]] | None = Field(
+        default=None,
+        min_length=1,
+        description="delay before retry n (the last one repeats), rounded up to a level of "
+        "delivery.retry_delays_ms; default delivery.retry_delays_ms",
+    )
+    max_attempts: int | None = Field(
+        default=None, ge=1, le=100, description="calls before parking; default delivery.max_attempts"
+    )
+    timeout_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        le=3600,
+        description="longest adapter call, a slower one is a transient failure; "
+        "default delivery.deliver_timeout_seconds",
+    )
+
+    @property
+    def delays_ms(self) -> tuple[int, ...] | None:
+        """``delays_seconds`` in whole milliseconds."""
+        return None if self.delays_seconds is None else tuple(round(s * 1000) for s in self.delays_seconds)
+
+
 class AdapterBinding(_Strict):
     """Which adapter delivers a service's submissions, with the adapter's own options."""
 
     name: str = Field(min_length=1, description="adapter name in the xoev_gateway.adapters entry-point group")
     options: dict[str, Any] = Field(default_factory=dict, description="options validated by the adapter")
+    retry: RetryConfig = Field(default_factory=RetryConfig, description="retry policy of this binding")
 
 
 class ServiceConfig(_Strict):

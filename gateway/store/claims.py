@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from gateway.store.attempts import Attempt, AttemptOutcome, record_attempt
 from gateway.store.lifecycle import SubmissionStatus, still
-from gateway.store.models import DeliveryAttempt, Submission, utcnow
+from gateway.store.models import Submission, utcnow
 
 __all__ = ["Busy", "Claimed", "claim", "held", "release", "release_values", "unclaimed"]
 
@@ -65,15 +66,16 @@ async def claim(
         if not taken:
             return Busy(lease)
         if interrupted is not None:
-            session.add(
-                DeliveryAttempt(
-                    submission_id=submission_id,
-                    attempt=interrupted,
-                    adapter=adapter,
-                    outcome="interrupted",
-                    error="the worker stopped before the outcome of this call was recorded",
+            record_attempt(
+                session,
+                Attempt(
+                    submission_id,
+                    interrupted,
+                    adapter,
+                    AttemptOutcome.INTERRUPTED,
                     latency_ms=0,
-                )
+                    error="the worker stopped before the outcome of this call was recorded",
+                ),
             )
     return Claimed(interrupted)
 

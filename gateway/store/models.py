@@ -121,7 +121,8 @@ class Outbox(Base):
 
 class DeliveryAttempt(Base):
     """One call of an adapter: ``delivered``, ``transient`` (retried), ``permanent`` (parked) or
-    ``interrupted`` (the worker stopped or died before the call's outcome was recorded)."""
+    ``interrupted`` (the worker stopped or died before the call's outcome was recorded); written
+    and read through :mod:`gateway.store.attempts`."""
 
     __tablename__ = "delivery_attempts"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -130,6 +131,9 @@ class DeliveryAttempt(Base):
     adapter: Mapped[str] = mapped_column(String(128))
     outcome: Mapped[str] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
+    error_class: Mapped[str | None] = mapped_column(String(128))
+    code: Mapped[str | None] = mapped_column(String(255))  #: the vendor's reason code
+    detail: Mapped[str | None] = mapped_column(Text)  #: the vendor's note on success
     reference: Mapped[str | None] = mapped_column(String(255))
     latency_ms: Mapped[int] = mapped_column(Integer)
     at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -7,10 +7,11 @@ For each message:
 2. no adapter bound → ``parked`` at once;
 3. the stage claims the submission (:mod:`gateway.store.claims`); a claim held by another
    attempt → :class:`~gateway.broker.Wait` (the vendor is not called twice at the same time);
-4. the adapter is called with a timeout; the outcome is committed with the attempt record and the
-   released claim: success → ``delivered`` plus a destination-signed ``accept-submission`` SET;
-   ``PermanentDeliveryError`` → ``parked``; ``TransientDeliveryError`` (honouring its
-   ``retry_after``), a timeout or a crash (logged with traceback) → ``Retry``.
+4. the adapter is called within the binding's timeout; the outcome is committed with the attempt
+   record (:mod:`gateway.store.attempts`) and the released claim: success → ``delivered`` plus a
+   destination-signed ``accept-submission`` SET; ``PermanentDeliveryError`` → ``parked``;
+   ``TransientDeliveryError`` (with its ``retry_after``), a timeout or a crash (logged with
+   traceback) → ``Retry`` under the binding's retry policy.
 
 The retry budget and parking belong to the broker fabric's settle rule; :meth:`DeliverStage.parked`
 records a park the fabric decided (retries exhausted, the broker's delivery limit) unless an
@@ -29,39 +30,41 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from gateway.adapters import PermanentDeliveryError, Receipt, TransientDeliveryError
+from gateway.adapters import PermanentDeliveryError, TransientDeliveryError
+from gateway.adapters import Submission as View
 from gateway.broker import DONE, Delivery, Outcome, Park, Retry, Wait
 from gateway.config.settings import Limits
 from gateway.crypto.keyring import destination_decryption_keys
 from gateway.crypto.keys import KeyStore
 from gateway.events.log import record_event
 from gateway.events.sets import destination_signer
-from gateway.routing.bindings import AdapterBindings
+from gateway.routing.bindings import AdapterBindings, Binding
 from gateway.routing.routes import StageMessage
 from gateway.stages.deliver.view import build_view
+from gateway.store.attempts import Attempt, AttemptOutcome, record_attempt
 from gateway.store.blobs import BlobStore
 from gateway.store.claims import Busy, claim, held, release, release_values, unclaimed
 from gateway.store.lifecycle import SubmissionStatus, transition
-from gateway.store.models import Attachment, DeliveryAttempt, Submission
+from gateway.store.models import Attachment, Submission
 from gateway.store.parking import record_parked
 
 log = structlog.get_logger()
 ACCEPT = "accept-submission"
 S = SubmissionStatus
+A = AttemptOutcome
 
 
 @dataclass
 class DeliverStage:
-    """The deliver queues' :class:`~gateway.broker.Handler`; ``timeout`` bounds one adapter call,
-    the claim lasts ``timeout + lease_margin`` seconds, and a copy that finds the claim held looks
-    again after at most ``recheck_seconds`` (the delay level at least that long)."""
+    """The deliver queues' :class:`~gateway.broker.Handler`; the binding's timeout bounds one
+    adapter call, the claim lasts that plus ``lease_margin`` seconds, and a copy that finds the
+    claim held looks again after at most ``recheck_seconds`` (the delay level at least that long)."""
 
     sessions: async_sessionmaker[AsyncSession]
     blobs: BlobStore
     keys: KeyStore
     bindings: AdapterBindings
     limits: Limits
-    timeout: float = 300.0
     lease_margin: float = 10.0
     recheck_seconds: float = 60.0  #: a waiting copy looks again at least this often
 
@@ -108,9 +111,10 @@ class DeliverStage:
         binding = self.bindings.get(row.destination_id, row.service_identifier)
         if binding is None:
             reason = "no adapter bound to this service"
-            await self._record(delivery, row, "-", "permanent", 0, error=reason, park=reason)
+            await self._record(delivery, Attempt(row.id, attempt, "-", A.PERMANENT, 0, reason), park=reason)
             return Park(reason)
-        claimed = await claim(self.sessions, row.id, attempt, self.timeout + self.lease_margin, binding.name)
+        lease = binding.timeout + self.lease_margin
+        claimed = await claim(self.sessions, row.id, attempt, lease, binding.name)
         if claimed is None:
             return DONE
         if isinstance(claimed, Busy):
@@ -120,104 +124,88 @@ class DeliverStage:
         view = await asyncio.to_thread(
             build_view, row, self.blobs, blobs, keys, self.limits.max_inflated_bytes
         )
+        return await self._call(delivery, row, binding, view)
+
+    async def _call(self, delivery: Delivery, row: Submission, binding: Binding, view: View) -> Outcome:
+        """Call the adapter within the binding's timeout; record the attempt; decide the fate."""
         started = time.monotonic()
+
+        def failed(outcome: A, error: str, exc: BaseException, code: str | None = None) -> Attempt:
+            name = type(exc).__name__
+            return Attempt(row.id, delivery.attempt, binding.name, outcome, _ms(started), error, name, code)
+
         try:
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout(binding.timeout):
                 receipt = await binding.adapter.deliver(view)
         except PermanentDeliveryError as exc:
             reason = f"the adapter refused it: {exc.detail}"[:1000]
-            await self._record(
-                delivery, row, binding.name, "permanent", _ms(started), error=exc.detail, park=reason
-            )
+            await self._record(delivery, failed(A.PERMANENT, exc.detail, exc, exc.code), park=reason)
             return Park(reason)
         except TransientDeliveryError as exc:
-            await self._record(delivery, row, binding.name, "transient", _ms(started), error=exc.detail)
-            return Retry(exc.detail[:500], exc.retry_after)
-        except TimeoutError:
-            error = f"the adapter did not answer within {self.timeout:g} s"
-            await self._record(delivery, row, binding.name, "transient", _ms(started), error=error)
-            return Retry(error)
-        except asyncio.CancelledError:
-            await asyncio.shield(self._interrupted(delivery, row, binding.name, _ms(started)))
+            await self._record(delivery, failed(A.TRANSIENT, exc.detail, exc))
+            return Retry(exc.detail[:500], exc.retry_after, binding.retry)
+        except TimeoutError as exc:
+            error = f"the adapter did not answer within {binding.timeout:g} s"
+            await self._record(delivery, failed(A.TRANSIENT, error, exc))
+            return Retry(error, policy=binding.retry)
+        except asyncio.CancelledError as exc:
+            interrupted = failed(A.INTERRUPTED, "the worker stopped mid-call", exc)
+            await asyncio.shield(self._interrupted(delivery, interrupted))
             raise
         except Exception as exc:  # a crash of the adapter: transient by policy, with its traceback
             log.exception("adapter_crashed", adapter=binding.name)
             error = f"{type(exc).__name__}: {exc}"
-            await self._record(delivery, row, binding.name, "transient", _ms(started), error=error)
-            return Retry(error[:500])
-        await self._accept(row, attempt, binding.name, _ms(started), receipt)
+            await self._record(delivery, failed(A.TRANSIENT, error, exc))
+            return Retry(error[:500], policy=binding.retry)
+        delivered = Attempt(
+            row.id,
+            delivery.attempt,
+            binding.name,
+            A.DELIVERED,
+            _ms(started),
+            detail=receipt.detail,
+            reference=receipt.reference,
+        )
+        await self._accept(row, delivered)
         return DONE
 
-    async def _interrupted(self, delivery: Delivery, row: Submission, adapter: str, latency: int) -> None:
+    async def _interrupted(self, delivery: Delivery, attempt: Attempt) -> None:
         """The worker stops mid-call: record it and release the claim (best effort)."""
         try:
-            await self._record(
-                delivery, row, adapter, "interrupted", latency, error="the worker stopped mid-call"
-            )
+            await self._record(delivery, attempt)
         except Exception:
             log.exception("interrupted_attempt_unrecorded")
 
-    async def _accept(
-        self, row: Submission, attempt: int, adapter: str, latency: int, receipt: Receipt
-    ) -> None:
+    async def _accept(self, row: Submission, attempt: Attempt) -> None:
         signer = destination_signer(self.keys, row.destination_id)
         tags: dict[str, Any] = dict(row.authentication_tags or {})
         token = await signer.sign(ACCEPT, row.id, row.case_id, {"authenticationTags": tags})
-        record = _attempt(row.id, attempt, adapter, "delivered", latency, reference=receipt.reference)
+        adapter, reference = attempt.adapter, attempt.reference
         async with self.sessions.begin() as session:
-            session.add(record)  # the vendor has it, whatever happened to the status meanwhile
+            record_attempt(session, attempt)  # the vendor has it, whatever happened to the status meanwhile
             if not await transition(session, row.id, S.VALIDATED, S.DELIVERED, **release_values()):
-                log.warning("delivered_after_status_changed", adapter=adapter, reference=receipt.reference)
+                log.warning("delivered_after_status_changed", adapter=adapter, reference=reference)
                 return
             record_event(session, row, ACCEPT, token)
-        log.info("submission_delivered", adapter=adapter, reference=receipt.reference, latency_ms=latency)
+        log.info("submission_delivered", adapter=adapter, reference=reference, latency_ms=attempt.latency_ms)
 
-    async def _record(
-        self,
-        delivery: Delivery,
-        row: Submission,
-        adapter: str,
-        outcome: str,
-        latency: int,
-        *,
-        error: str,
-        park: str | None = None,
-    ) -> None:
+    async def _record(self, delivery: Delivery, attempt: Attempt, *, park: str | None = None) -> None:
         """The attempt record and the released claim, together; with a ``park`` reason also the
         step to ``parked`` and the park's record."""
-        attempt = delivery.attempt
         async with self.sessions.begin() as session:
-            session.add(_attempt(row.id, attempt, adapter, outcome, latency, error=error[:2000]))
+            record_attempt(session, attempt)
             if park is not None:
-                await transition(session, row.id, S.VALIDATED, S.PARKED, **release_values())
-                await record_parked(session, delivery.origin, delivery.message_id, row.id, park)
+                await transition(session, attempt.submission_id, S.VALIDATED, S.PARKED, **release_values())
+                await record_parked(
+                    session, delivery.origin, delivery.message_id, attempt.submission_id, park
+                )
             else:
-                await release(session, row.id, attempt)
+                await release(session, attempt.submission_id, attempt.attempt)
+        context = {"adapter": attempt.adapter, "error": attempt.error, "code": attempt.code}
         if park is not None:
-            log.warning("delivery_refused", adapter=adapter, error=error)
+            log.warning("delivery_refused", **context)
         else:
-            log.info("delivery_failed", adapter=adapter, outcome=outcome, error=error)
-
-
-def _attempt(
-    submission_id: str,
-    attempt: int,
-    adapter: str,
-    outcome: str,
-    latency: int,
-    *,
-    error: str | None = None,
-    reference: str | None = None,
-) -> DeliveryAttempt:
-    return DeliveryAttempt(
-        submission_id=submission_id,
-        attempt=attempt,
-        adapter=adapter,
-        outcome=outcome,
-        error=error,
-        reference=reference,
-        latency_ms=latency,
-    )
+            log.info("delivery_failed", outcome=attempt.outcome.value, **context)
 
 
 def _ms(started: float) -> int:

@@ -15,7 +15,7 @@ import pytest
 from gateway.app import create_app
 from gateway.broker import Topology
 from gateway.config.settings import Settings
-from tests.conftest import ACTIVE, LEIKA, SECRET, XBAU
+from tests.conftest import ACTIVE, LEIKA, OTHER, SECRET, XBAU
 from tests.integration.delivery.conftest import AMQP_URL, delete_topology, require_rabbitmq
 from tests.unit.adapters.vendor_server import VendorServer
 
@@ -34,14 +34,20 @@ def service(identifier: str, adapter: dict[str, Any]) -> dict[str, Any]:
 
 
 class PipelineGateway:
-    """Starts the gateway with a hot folder (LEIKA) and a vendor endpoint (HTTP_LEIKA)."""
+    """Starts the gateway with a hot folder (LEIKA) and a vendor endpoint (HTTP_LEIKA) on ACTIVE,
+    and with ``other_adapter`` also the destination OTHER offering LEIKA."""
 
     def __init__(self, tmp_path: Path, base: dict[str, Any], stack: AsyncExitStack) -> None:
         self.tmp_path, self.base, self.stack = tmp_path, base, stack
         self.namespace = base["delivery"]["namespace"]
 
     async def start(
-        self, *, leika_adapter: dict[str, Any] | None = None, **delivery: Any
+        self,
+        *,
+        leika_adapter: dict[str, Any] | None = None,
+        http_retry: dict[str, Any] | None = None,
+        other_adapter: dict[str, Any] | None = None,
+        **delivery: Any,
     ) -> tuple[httpx.AsyncClient, Path, VendorServer]:
         (self.tmp_path / "spool").mkdir()
         vendor = VendorServer(self.tmp_path / "spool", secret=VENDOR_SECRET).start()
@@ -49,18 +55,16 @@ class PipelineGateway:
         hot_folder = self.tmp_path / "hot"
         hot_folder.mkdir()
         folder = leika_adapter or {"name": "filesystem", "options": {"directory": str(hot_folder)}}
-        http = {"name": "http", "options": {"url": vendor.url, "secret": VENDOR_SECRET}}
+        http: dict[str, Any] = {"name": "http", "options": {"url": vendor.url, "secret": VENDOR_SECRET}}
+        if http_retry is not None:
+            http["retry"] = http_retry
+        destinations = [{"id": ACTIVE, "services": [service(LEIKA, folder), service(HTTP_LEIKA, http)]}]
+        if other_adapter is not None:
+            destinations.append({"id": OTHER, "services": [service(LEIKA, other_adapter)]})
         settings = Settings.load(
             None,
             **self.base,
-            tenants=[
-                {
-                    "id": "musterstadt",
-                    "destinations": [
-                        {"id": ACTIVE, "services": [service(LEIKA, folder), service(HTTP_LEIKA, http)]}
-                    ],
-                }
-            ],
+            tenants=[{"id": "musterstadt", "destinations": destinations}],
         )
         settings = settings.model_copy(update={"delivery": settings.delivery.model_copy(update=delivery)})
         app = create_app(settings)
@@ -104,4 +108,4 @@ async def pipeline(
         finally:
             await stack.aclose()
             if broker_url:
-                await delete_topology(Topology(namespace=namespace), (ACTIVE,))
+                await delete_topology(Topology(namespace=namespace), (ACTIVE, OTHER))

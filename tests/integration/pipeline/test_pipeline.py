@@ -33,12 +33,12 @@ EVENTS = "https://schema.fitko.de/fit-connect/events/"
 
 
 async def send(
-    api: httpx.AsyncClient, auth: dict[str, str], leika: str, **extra: Any
+    api: httpx.AsyncClient, auth: dict[str, str], leika: str, destination: str = ACTIVE, **extra: Any
 ) -> tuple[dict[str, str], str]:
-    key = await encryption_key(api, auth, ACTIVE)
+    key = await encryption_key(api, auth, destination)
     xml, pdf, aid = SAMPLE.read_bytes(), b"%PDF-1.4 Lageplan", new_id()
     ref = (
-        await create(api, auth, ACTIVE, [aid], serviceType={"name": "Bau", "identifier": leika}, **extra)
+        await create(api, auth, destination, [aid], serviceType={"name": "Bau", "identifier": leika}, **extra)
     ).json()
     await upload(api, auth, ref["submissionId"], aid, encrypt(key, pdf, cty="application/pdf"))
     metadata = json.loads(metadata_for(xml, {aid: pdf}, XBAU))
