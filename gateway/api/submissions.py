@@ -70,6 +70,20 @@ class SubmitRequest(_Body):
     encrypted_data: str | None = Field(None, alias="encryptedData", min_length=1)
 
 
+class SubmissionReference(BaseModel):
+    """The answer of create and submit: the ids a sender keeps."""
+
+    destinationId: str  # the names on the wire
+    submissionId: str
+    caseId: str
+
+
+class EventLog(BaseModel):
+    """The case's Security Event Tokens (signed JWTs), oldest first."""
+
+    eventLog: list[str]
+
+
 def parse_body(model: type[BaseModel], body: dict[str, Any]) -> Any:
     """Validate a JSON body against ``model``; the first error becomes a 422 with its field path."""
     try:
@@ -163,6 +177,7 @@ def build_router(version: Version) -> APIRouter:
     @router.post(
         "/submissions",
         status_code=201,
+        response_model=SubmissionReference,
         summary="Create a submission",
         tags=[openapi.SENDER],
         responses=openapi.problems(
@@ -231,6 +246,7 @@ def build_router(version: Version) -> APIRouter:
 
     @router.put(
         "/submissions/{submission_id}",
+        response_model=SubmissionReference,
         summary="Submit encrypted metadata and data",
         tags=[openapi.SENDER],
         responses=openapi.problems(
@@ -255,6 +271,7 @@ def build_router(version: Version) -> APIRouter:
 
     @router.get(
         "/cases/{case_id}/events",
+        response_model=EventLog,
         summary="Read the event log of a case",
         tags=[openapi.SENDER],
         responses=openapi.problems(*openapi.BEARER, "case-not-found"),
@@ -267,6 +284,7 @@ def build_router(version: Version) -> APIRouter:
 
         @router.get(
             "/submissions/{submission_id}/events",
+            response_model=EventLog,
             summary="Read the event log of a submission",
             tags=[openapi.SENDER],
             responses=openapi.problems(*own),

@@ -45,6 +45,13 @@ class ValidateRequest(BaseModel):
     attachments: dict[str, str] = Field(default_factory=dict)
 
 
+class DryRunResult(BaseModel):
+    """``valid`` is false exactly when there are problems: those a ``reject-submission`` would carry."""
+
+    valid: bool
+    problems: list[dict[str, str]] = Field(description="each with type, title, detail, instance")
+
+
 def _parse(body: dict[str, Any]) -> DryRun:
     parsed: ValidateRequest = parse_body(ValidateRequest, body)
     service = parsed.service_type or parsed.public_service
@@ -99,6 +106,7 @@ for _version in ("v1", "v2"):
         f"/{_version}/validate",
         _validate,
         methods=["POST"],
+        response_model=DryRunResult,
         summary="Check a submission (decrypt, metadata, hashes, data schema) without storing it",
         responses=_RESPONSES,
         openapi_extra=openapi.json_body(
