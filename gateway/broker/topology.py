@@ -51,7 +51,8 @@ class RetryPolicy:
 
     ``max_attempts`` counts deliveries through the handler (attempt 1 is the first); attempt *n*
     that fails transiently waits ``delays_ms[min(n - 1, last)]`` before attempt *n + 1*, so the
-    last delay is the cap. One delay queue exists per entry of ``delays_ms``.
+    last delay is the cap. The topology's policy has one delay queue (level) per entry of
+    ``delays_ms``; a work's own policy (an adapter binding's) is served by those levels.
     """
 
     max_attempts: int = 8
