@@ -1,5 +1,5 @@
-"""A browser for tests: the gateway served by uvicorn on a free 127.0.0.1 port, and Debian's
-headless Chromium, driven by Playwright, that may reach nothing else.
+"""A browser for tests: the gateway behind its front door (``gateway.server``) on a free 127.0.0.1
+port, and Debian's headless Chromium, driven by Playwright, that may reach nothing else.
 
 ``browsing`` yields a :class:`Browsing`: a page whose requests to any other host are aborted and
 recorded in ``blocked`` (the fixture fails the test if there are any), and whose screenshot is
@@ -25,6 +25,7 @@ from playwright.sync_api import Browser, Page, Route, sync_playwright
 
 from gateway.app import create_app
 from gateway.config.settings import Settings
+from gateway.server import server_config
 from tests.conftest import IN_CI, SECRET, make_settings, tenants
 from tests.eventually import eventually_sync
 
@@ -64,7 +65,8 @@ def browser_settings(tmp_path: Path, key_template: Path, secret_hashes: dict[str
 @pytest.fixture
 def live_gateway(browser_settings: Settings) -> Iterator[str]:
     """The gateway's base URL, served by uvicorn in a thread until the test ends."""
-    server = uvicorn.Server(uvicorn.Config(create_app(browser_settings), log_config=None, access_log=False))
+    config = server_config(create_app(browser_settings), browser_settings, host=LOCAL, port=0)
+    server = uvicorn.Server(config)
     with socket.socket() as sock:
         sock.bind((LOCAL, 0))
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
