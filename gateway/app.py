@@ -29,6 +29,7 @@ from gateway.api import docs, openapi, problems
 from gateway.api.auth import router as auth_router
 from gateway.api.deps import ApiServices
 from gateway.api.submissions import build_router
+from gateway.api.throttle import Throttle
 from gateway.api.tokens import TokenIssuer
 from gateway.api.validate import router as validate_router
 from gateway.api.wellknown import router as wellknown_router
@@ -261,6 +262,12 @@ async def _request_context(request: Request, call_next: Callable[[Request], Awai
     return response
 
 
+def _tokens_of(app: FastAPI) -> TokenIssuer | None:
+    """The token issuer once the lifespan has built the services."""
+    services: ApiServices | None = getattr(app.state, "services", None)
+    return services.tokens if services else None
+
+
 def create_app(settings: Settings, libraries: Libraries | None = None) -> FastAPI:
     """The HTTP application; its lifespan opens (and closes) the gateway."""
 
@@ -285,6 +292,7 @@ def create_app(settings: Settings, libraries: Libraries | None = None) -> FastAP
     problems.install(app)
     docs.install(app)
     app.middleware("http")(_request_context)
+    app.add_middleware(Throttle, limits=settings.http, tokens=lambda: _tokens_of(app))
     app.include_router(auth_router)
     app.include_router(wellknown_router)
     app.include_router(build_router("v1"))

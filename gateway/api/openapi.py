@@ -45,7 +45,7 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "submission-not-found": (404, "unknown submission, or not this client's"),
     "attachment-not-found": (404, "the attachment was not announced"),
     "case-not-found": (404, "unknown case, or not this client's"),
-    "submission-state-invalid": (409, "the submission was already submitted"),
+    "submission-state-invalid": (409, "the submission was already submitted (with other parts)"),
     "payload-too-large": (413, "the body is larger than the configured limit"),
     "unsupported-media-type": (415, "wrong Content-Type"),
     "request-invalid": (422, "the request does not meet the contract (e.g. its Content-Length)"),
@@ -56,11 +56,27 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "destination-state-invalid": (422, "the destination is not active"),
     "service-not-offered": (422, "the destination does not offer this service"),
     "region-not-offered": (422, "the service is not offered in this region"),
+    "request-timeout": (408, "the head or body arrived too slowly (`http.*` settings); connection closed"),
+    "request-header-fields-too-large": (431, "request line and headers over `http.max_header_bytes`"),
+    "too-many-requests": (429, "too many token requests or failed authentications; see `Retry-After`"),
     "internal-error": (500, "an unexpected failure; the log has the details"),
+    "service-busy": (503, "too many requests in flight, overall or for this client; see `Retry-After`"),
+    "service-unavailable": (503, "the database is unreachable, reset or busy; see `Retry-After`"),
+    "storage-full": (507, "no space left for the data; see `Retry-After`"),
 }
 
 #: Answered by every operation.
-COMMON = ("request-invalid", "internal-error")
+COMMON = (
+    "request-invalid",
+    "request-timeout",
+    "request-header-fields-too-large",
+    "too-many-requests",
+    "internal-error",
+    "service-busy",
+    "service-unavailable",
+)
+#: Answered besides by the operations that store data.
+STORES = ("storage-full",)
 BEARER = ("invalid-token",)
 BODY = ("unsupported-media-type", "payload-too-large", "request-body-invalid")
 JWE = ("jwe-malformed", "jwe-header-invalid", "jwe-header-not-allowed", "jwe-unknown-key")

@@ -50,6 +50,14 @@ class HttpSettings(BaseModel):
         1024, ge=0, description="slowest upload kept, averaged per window; 0 switches the check off"
     )
     body_rate_window_seconds: float = Field(10.0, gt=0, le=600, description="window of the body rate check")
+    max_concurrent_requests: int = Field(512, ge=1, description="requests in flight at once; more is 503")
+    max_concurrent_per_client: int = Field(
+        64, ge=1, description="requests in flight per client (token subject, else address); more is 503"
+    )
+    token_requests_per_minute: int = Field(600, ge=1, description="POST /token per address; more is 429")
+    failed_auth_per_minute: int = Field(
+        60, ge=1, description="failed authentications per address; beyond, credentials get 429"
+    )
 
 
 class DeliverySettings(BaseModel):
@@ -81,6 +89,28 @@ class CallbackSettings(BaseModel):
     timeout_seconds: float = Field(10.0, gt=0, le=120, description="per callback request")
 
 
+DAY = 86_400
+
+
+class RetentionSettings(BaseModel):
+    """When ciphertext blobs are deleted; FIT-Connect's deadlines by default (PROTOCOL.md §10.2).
+    The event log and the submission rows are kept."""
+
+    final_grace_seconds: int = Field(
+        7 * DAY, ge=0, description="after a submission is delivered or rejected (FIT-Connect: 7 days)"
+    )
+    incomplete_seconds: int = Field(
+        DAY, ge=0, description="after create, the attachments of a submission never submitted (1 day)"
+    )
+    unfinished_seconds: int = Field(
+        21 * DAY, ge=0, description="after submit, a submission neither delivered nor rejected (21 days)"
+    )
+    orphan_age_seconds: int = Field(
+        3600, ge=60, description="blobs no row references and .part files older than this are swept"
+    )
+    sweep_interval_seconds: float = Field(600.0, gt=0, description="between sweeps (the workers run them)")
+
+
 class Settings(BaseSettings):
     """Every knob of the gateway. ``Settings.load()`` is the only way the CLI builds one."""
 
@@ -103,6 +133,7 @@ class Settings(BaseSettings):
     http: HttpSettings = Field(default_factory=HttpSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     callbacks: CallbackSettings = Field(default_factory=CallbackSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     tenants: list[TenantConfig] = Field(default_factory=list)
     clients: list[ClientConfig] = Field(default_factory=list)
 
