@@ -30,13 +30,14 @@ def binding_problem(registry: AdapterRegistry, name: str, options: Mapping[str, 
 
 @dataclass(frozen=True)
 class Binding:
-    """A configured adapter: its name in the configuration, the instance, its retry policy and
-    the longest call in seconds."""
+    """A configured adapter: its name in the configuration, the instance, its retry policy, the
+    longest call in seconds and the configured name of the service it delivers."""
 
     name: str
     adapter: Adapter[Any]
     retry: RetryPolicy
     timeout: float
+    service_name: str
 
 
 def retry_policy(config: RetryConfig, default: RetryPolicy) -> RetryPolicy:
@@ -75,6 +76,7 @@ class AdapterBindings:
                             adapter,
                             retry_policy(bound.retry, default),
                             bound.retry.timeout_seconds or timeout,
+                            service.name,
                         )
         return cls(bindings)
 

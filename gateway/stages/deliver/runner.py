@@ -122,7 +122,7 @@ class DeliverStage:
             return Wait(min(claimed.seconds_left, self.recheck_seconds), "another attempt holds the claim")
         keys = destination_decryption_keys(self.keys, row.destination_id)
         view = await asyncio.to_thread(
-            build_view, row, self.blobs, blobs, keys, self.limits.max_inflated_bytes
+            build_view, row, self.blobs, blobs, keys, self.limits.max_inflated_bytes, binding.service_name
         )
         return await self._call(delivery, row, binding, view)
 

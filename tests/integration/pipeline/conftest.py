@@ -21,12 +21,14 @@ from tests.unit.adapters.vendor_server import VendorServer
 
 HTTP_LEIKA = "urn:de:fim:leika:leistung:99066006002000"
 VENDOR_SECRET = "vendor-secret-0123456789"
+#: The service's name in the configuration; senders write their own free text ("Baugenehmigung").
+CONFIGURED_NAME = "Baugenehmigung beantragen (Bauaufsicht)"
 
 
 def service(identifier: str, adapter: dict[str, Any]) -> dict[str, Any]:
     return {
         "identifier": identifier,
-        "name": "Baugenehmigung",
+        "name": CONFIGURED_NAME,
         "regions": ["064350014014"],
         "submission_schemas": [{"schema_uri": XBAU, "mime_type": "application/xml"}],
         "adapter": adapter,

@@ -23,7 +23,7 @@ from tests.helpers import (
     upload,
     verify_event_log,
 )
-from tests.integration.pipeline.conftest import HTTP_LEIKA, PipelineGateway
+from tests.integration.pipeline.conftest import CONFIGURED_NAME, HTTP_LEIKA, PipelineGateway
 
 SAMPLE = (
     Path(__file__).parents[2]
@@ -88,7 +88,8 @@ async def test_submission_reaches_the_hot_folder_and_the_vendor_endpoint(pipelin
         assert claims[2]["iss"] == ACTIVE
     package = hot_folder / to_folder["submissionId"]
     manifest = json.loads((package / "manifest.json").read_text())
-    assert manifest and (package / "metadata.json").is_file()
+    assert (package / "metadata.json").is_file()
+    assert manifest["service"] == {"identifier": LEIKA, "name": CONFIGURED_NAME}  # not the sender's text
     posts = vendor.posts()
     assert [{k.lower(): v for k, v in p.headers.items()}["idempotency-key"] for p in posts] == [
         to_vendor["submissionId"]
