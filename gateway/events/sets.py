@@ -9,7 +9,6 @@ destination's signing key with ``iss`` = the destination id.
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any
 from gateway.crypto.jws import sign_ps512
 from gateway.crypto.keys import KeyStore, PrivateKey
 from gateway.errors import ConfigError
+from gateway.pools import Pool, run_in
 
 SET_SCHEMA = "https://schema.fitko.de/fit-connect/set-payload/1.2.2/set-payload.schema.json"
 EVENT_PREFIX = "https://schema.fitko.de/fit-connect/events/"
@@ -50,7 +50,7 @@ class SetSigner:
         """A compact SET; the RSA-4096 signature runs in a worker thread."""
         claims = self.claims(name, submission_id, case_id, payload)
         header = {"kid": self.kid, "typ": "secevent+jwt"}
-        return await asyncio.to_thread(sign_ps512, self.key, header, claims)
+        return await run_in(Pool.SIGNING, sign_ps512, self.key, header, claims)
 
 
 def gateway_signer(keys: KeyStore, issuer: str) -> tuple[SetSigner, dict[str, Any]]:

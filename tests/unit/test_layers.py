@@ -33,7 +33,7 @@ class Layer:
 
 #: Bottom to top. ``gateway`` itself (the namespace package) sits at the bottom.
 LAYERS: tuple[Layer, ...] = (
-    Layer("base", ("gateway", "gateway.errors", "gateway.logging")),
+    Layer("base", ("gateway", "gateway.errors", "gateway.logging", "gateway.pools")),
     Layer("declarations", ("gateway.config", "gateway.config.settings", "gateway.config.model")),
     Layer(
         "libraries",

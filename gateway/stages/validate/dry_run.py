@@ -10,7 +10,6 @@ is skipped (there is no event log yet).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -24,6 +23,7 @@ from gateway.content.problems import Problem
 from gateway.crypto.compact import JweFormatError, scan
 from gateway.crypto.keyring import destination_decryption_keys
 from gateway.errors import ClientError, InvalidRequestError, PayloadTooLargeError
+from gateway.pools import Pool, run_in
 from gateway.stages.validate.stage import Validator
 from gateway.store.models import Destination, DestinationKey
 
@@ -94,8 +94,8 @@ async def dry_run(validator: Validator, principal: Principal, request: DryRun) -
     )
     subject = Subject.of(destination, request.service_identifier, list(request.attachments))
     keys = destination_decryption_keys(validator.keys, request.destination_id)
-    problems = await asyncio.to_thread(
-        check_submission, parts, subject, keys, validator.schemas, validator.limits
+    problems = await run_in(
+        Pool.DRY_RUN, check_submission, parts, subject, keys, validator.schemas, validator.limits
     )
     log.info(
         "dry_run_checked",

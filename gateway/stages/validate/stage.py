@@ -21,7 +21,6 @@ submission with ``technical-error`` so the sender learns the outcome.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -40,6 +39,7 @@ from gateway.crypto.keyring import destination_decryption_keys
 from gateway.crypto.keys import KeyStore
 from gateway.events.log import record_event
 from gateway.events.sets import destination_signer, event_uri
+from gateway.pools import Pool, run_in
 from gateway.routing.routes import StageMessage, stage_row
 from gateway.store.blobs import BlobStore
 from gateway.store.lifecycle import SubmissionStatus, transition
@@ -101,7 +101,7 @@ class Validator:
             if isinstance(loaded, ValidationOutcome):
                 log.info("validation_skipped", detail=loaded.detail)
                 return loaded
-            problems = await asyncio.to_thread(self._check, loaded)
+            problems = await run_in(Pool.CONTENT, self._check, loaded)
             return await self._conclude(loaded, problems)
 
     async def handle(self, delivery: Delivery) -> Outcome:
