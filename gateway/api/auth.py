@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 from typing import Annotated, Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote_plus
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
@@ -41,7 +42,7 @@ _TOKEN_FORM = openapi.form_body(
         },
     },
     {"grant_type": "client_credentials", "client_id": "portal", "client_secret": "<secret>"},
-    "The client's credentials in the body (HTTP Basic is not accepted).",
+    "The client's credentials in the body, or instead as HTTP Basic credentials (RFC 6749, 2.3.1).",
 )
 _TOKEN_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
@@ -93,7 +94,7 @@ async def token(request: Request, sessions: Sessions, limits: LimitsOf, tokens: 
     fields = {k: v[0] for k, v in form.items() if len(v) == 1}
     if fields.get("grant_type") != "client_credentials":
         return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
-    client_id, secret = fields.get("client_id", ""), fields.get("client_secret", "")
+    client_id, secret = _credentials(request, fields)
     async with sessions() as session:
         client = await session.get(Client, client_id) if client_id else None
     stored = client.secret_hash if client else None
@@ -109,6 +110,21 @@ async def token(request: Request, sessions: Sessions, limits: LimitsOf, tokens: 
         },
         headers={"Cache-Control": "no-store"},
     )
+
+
+def _credentials(request: Request, fields: dict[str, str]) -> tuple[str, str]:
+    """The client's id and secret: from the form, else from HTTP Basic (each part form-encoded)."""
+    if "client_id" in fields:
+        return fields["client_id"], fields.get("client_secret", "")
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return "", ""
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except ValueError as exc:  # also binascii.Error and UnicodeDecodeError
+        raise AuthenticationError("malformed Basic credentials", slug="invalid-client") from exc
+    client_id, _, secret = decoded.partition(":")
+    return unquote_plus(client_id), unquote_plus(secret)
 
 
 async def require_client(
