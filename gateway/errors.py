@@ -11,6 +11,9 @@
     │   └── InvalidRequestError       422 (body or path does not meet the contract)
     ├── ConfigError                   the operator's configuration is wrong; stop at start-up
     ├── TransientError                may succeed later (broker down, timeout): retry with backoff
+    │   └── UnavailableError          the infrastructure failed a request; ``retry_after_seconds``
+    │       ├── ServiceUnavailableError  503: the database is unreachable, reset or busy
+    │       └── StorageFullError         507: no space left for the request's data
     └── PermanentError                will never succeed for this input: park or reject
         ├── JweFormatError            gateway.crypto.compact: not a compact JWE, or its header is
         │                             not allowed; ``reason`` (also the ``slug``) says which
@@ -97,6 +100,23 @@ class TransientError(GatewayError):
 
     slug = "transient-failure"
     status = 503
+
+
+class UnavailableError(TransientError):
+    """The database or the blob disk failed a request; the sender may retry after
+    ``retry_after_seconds`` (sent as ``Retry-After``)."""
+
+    retry_after_seconds: int = 5
+
+
+class ServiceUnavailableError(UnavailableError):
+    slug = "service-unavailable"
+
+
+class StorageFullError(UnavailableError):
+    status = 507
+    slug = "storage-full"
+    retry_after_seconds = 60
 
 
 class PermanentError(GatewayError):

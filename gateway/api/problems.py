@@ -13,7 +13,8 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
-from gateway.errors import AuthenticationError, GatewayError
+from gateway.errors import AuthenticationError, GatewayError, UnavailableError
+from gateway.store import faults
 
 log = structlog.get_logger()
 
@@ -45,7 +46,10 @@ async def _gateway_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, GatewayError)
     if exc.status >= 500:
         log.error("request_failed", slug=exc.slug, detail=exc.detail)
-        return problem(exc.status, exc.slug, title(exc.slug))
+        response = problem(exc.status, exc.slug, title(exc.slug))
+        if isinstance(exc, UnavailableError):
+            response.headers["Retry-After"] = str(exc.retry_after_seconds)
+        return response
     log.info("request_rejected", slug=exc.slug, status=exc.status, detail=exc.detail)
     extra = (
         {"error": "invalid_client"}
@@ -53,6 +57,14 @@ async def _gateway_error(request: Request, exc: Exception) -> JSONResponse:
         else {}
     )
     return problem(exc.status, exc.slug, title(exc.slug), exc.detail, **extra)
+
+
+async def _infrastructure(request: Request, exc: Exception) -> JSONResponse:
+    """A database failure the sender may retry (503/507); any other one is unexpected (500)."""
+    error = faults.unavailable(exc)
+    if error is None:
+        raise exc
+    return await _gateway_error(request, error)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -85,6 +97,8 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(GatewayError, _gateway_error)
+    for infrastructure in faults.DATABASE_ERRORS:
+        app.add_exception_handler(infrastructure, _infrastructure)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ClientDisconnect, _client_gone)

@@ -184,6 +184,7 @@ def build_router(version: Version) -> APIRouter:
             *openapi.BEARER,
             *openapi.BODY,
             *openapi.ACCESS,
+            *openapi.STORES,
             "too-many-attachments",
             "attachment-ids-not-unique",
         ),
@@ -231,6 +232,7 @@ def build_router(version: Version) -> APIRouter:
             "submission-state-invalid",
             "unsupported-media-type",
             "payload-too-large",
+            *openapi.STORES,
             *openapi.JWE,
         ),
         openapi_extra=openapi.jose_body("The attachment encrypted to the destination's key, streamed."),
@@ -250,7 +252,12 @@ def build_router(version: Version) -> APIRouter:
         summary="Submit encrypted metadata and data",
         tags=[openapi.SENDER],
         responses=openapi.problems(
-            *own, *openapi.BODY, "submission-state-invalid", "missing-attachments", *openapi.JWE
+            *own,
+            *openapi.BODY,
+            *openapi.STORES,
+            "submission-state-invalid",
+            "missing-attachments",
+            *openapi.JWE,
         ),
         openapi_extra=openapi.json_body(
             SubmitRequest,

@@ -185,18 +185,28 @@ async def test_submit_needs_every_announced_attachment(api: httpx.AsyncClient, a
     assert await counts(api) == before
 
 
-async def test_double_submit_is_a_conflict(api: httpx.AsyncClient, auth: dict[str, str]) -> None:
+async def test_repeated_submit_answers_as_the_first_and_other_parts_are_a_conflict(
+    api: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
     key = await encryption_key(api, auth, ACTIVE)
     aid = new_id()
     ref = (await create(api, auth, ACTIVE, [aid])).json()
     assert (await upload(api, auth, ref["submissionId"], aid, encrypt(key, b"a"))).status_code == 204
     body = {"encryptedMetadata": encrypt(key, b"{}"), "encryptedData": encrypt(key, XML)}
-    assert (
-        await api.put(f"/v1/submissions/{ref['submissionId']}", json=body, headers=auth)
-    ).status_code == 200
+    first = await api.put(f"/v1/submissions/{ref['submissionId']}", json=body, headers=auth)
+    assert first.status_code == 200
     before = await counts(api)
     again = await api.put(f"/v1/submissions/{ref['submissionId']}", json=body, headers=auth)
-    assert_problem(again, 409, OWN + "submission-state-invalid")
+    assert again.status_code == 200 and again.json() == first.json() == ref
+    other_data = {**body, "encryptedData": encrypt(key, XML)}
+    conflict = await api.put(f"/v1/submissions/{ref['submissionId']}", json=other_data, headers=auth)
+    assert_problem(conflict, 409, OWN + "submission-state-invalid")
+    without_data = await api.put(
+        f"/v1/submissions/{ref['submissionId']}",
+        json={"encryptedMetadata": body["encryptedMetadata"]},
+        headers=auth,
+    )
+    assert_problem(without_data, 409, OWN + "submission-state-invalid")
     late_upload = await upload(api, auth, ref["submissionId"], aid, encrypt(key, b"b"))
     assert_problem(late_upload, 409, OWN + "submission-state-invalid")
     assert await counts(api) == before

@@ -1,14 +1,20 @@
 """Create, upload, submit: each step checks what is cheap, stores ciphertext as received, and
 commits its state change together with its signed event (and, at submit, the outbox row) in one
 transaction before the caller gets an answer.
+
+Blobs are written before the transaction that references them. If that transaction fails before
+its commit, they are deleted at once; if the commit itself fails, its outcome is unknown, so they
+are left to the blob sweep, which removes them only if no row references them. A submit repeated
+with the same parts (its first answer was lost) answers as the first did.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import structlog
 from sqlalchemy import func, select
@@ -32,6 +38,7 @@ from gateway.store.models import Attachment, Destination, DestinationKey, Event,
 
 log = structlog.get_logger()
 S = SubmissionStatus
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,18 @@ def _jwe_error(exc: JweFormatError) -> ClientError:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def _tag(jwe: str | None) -> str | None:
+    """The authentication tag of a compact JWE (its fifth segment), as recorded at submit."""
+    segments = jwe.split(".") if jwe is not None else []
+    return segments[4] if len(segments) == 5 else None
+
+
+def _same_parts(submission: Submission, metadata: str, data: str | None) -> bool:
+    """Whether a submit carries the parts the submission was submitted with."""
+    tags = submission.authentication_tags or {}
+    return tags.get("metadata") == _tag(metadata) and tags.get("data") == _tag(data)
 
 
 @dataclass
@@ -160,40 +179,55 @@ class Intake:
             self.blobs.delete(replaced)
         log.info("attachment_uploaded", submission_id=submission_id, attachment_id=attachment_id, size=size)
 
+    async def _referencing(self, blobs: list[str], work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """Run ``work`` in one transaction that makes rows reference ``blobs`` (see the module)."""
+        committing = False
+        try:
+            async with self.sessions.begin() as session:
+                result = await work(session)
+                committing = True
+        except BaseException:
+            if committing:
+                log.warning("blobs_left_to_sweep", blobs=len(blobs))
+            else:
+                for blob in blobs:
+                    self.blobs.delete(blob)
+            raise
+        return result
+
     async def _record_attachment(
         self, submission_id: str, attachment_id: str, blob: str, size: int, jwe: CompactJwe
     ) -> str | None:
-        try:
-            async with self.sessions.begin() as session:
-                if not await still(session, submission_id, S.CREATED):
-                    raise ConflictError(
-                        "the submission was already submitted", slug="submission-state-invalid"
-                    )
-                row = await session.get(Attachment, (submission_id, attachment_id))
-                replaced = row.blob if row else None
-                await session.merge(
-                    Attachment(
-                        submission_id=submission_id,
-                        attachment_id=attachment_id,
-                        blob=blob,
-                        size=size,
-                        authentication_tag=jwe.tag,
-                        uploaded_at=_now(),
-                    )
+        async def record(session: AsyncSession) -> str | None:
+            if not await still(session, submission_id, S.CREATED):
+                raise ConflictError("the submission was already submitted", slug="submission-state-invalid")
+            row = await session.get(Attachment, (submission_id, attachment_id))
+            replaced = row.blob if row else None
+            await session.merge(
+                Attachment(
+                    submission_id=submission_id,
+                    attachment_id=attachment_id,
+                    blob=blob,
+                    size=size,
+                    authentication_tag=jwe.tag,
+                    uploaded_at=_now(),
                 )
-        except BaseException:
-            self.blobs.delete(blob)
-            raise
-        return replaced
+            )
+            return replaced
+
+        return await self._referencing([blob], record)
 
     async def submit(
         self, principal: Principal, submission_id: str, encrypted_metadata: str, encrypted_data: str | None
     ) -> Submission:
-        """Check every part, then commit ``submitted`` + SET + outbox row in one transaction."""
+        """Check every part, then commit ``submitted`` + SET + outbox row in one transaction.
+
+        Raises ``ConflictError`` when the submission was already submitted with other parts.
+        """
         async with self.sessions() as session:
             submission = await self._own(session, principal, submission_id)
             if submission.status != S.CREATED:
-                raise ConflictError("the submission was already submitted", slug="submission-state-invalid")
+                return self._repeated(submission, encrypted_metadata, encrypted_data)
             rows = (
                 await session.scalars(select(Attachment).where(Attachment.submission_id == submission_id))
             ).all()
@@ -216,36 +250,50 @@ class Intake:
         token = await self.signer.sign(
             "submit-submission", submission.id, submission.case_id, {"authenticationTags": tags}
         )
-        metadata_blob = await self.blobs.write_bytes(encrypted_metadata.encode("ascii"))
-        data_blob = await self.blobs.write_bytes(encrypted_data.encode("ascii")) if encrypted_data else None
+        blobs: list[str] = []
         try:
-            async with self.sessions.begin() as session:
-                submitted = await transition(
-                    session,
-                    submission_id,
-                    S.CREATED,
-                    S.SUBMITTED,
-                    metadata_blob=metadata_blob,
-                    data_blob=data_blob,
-                    authentication_tags=tags,
-                    submitted_at=_now(),
-                )
-                if not submitted:
-                    raise ConflictError(
-                        "the submission was already submitted", slug="submission-state-invalid"
-                    )
+            for part in (encrypted_metadata, encrypted_data):
+                if part is not None:
+                    blobs.append(await self.blobs.write_bytes(part.encode("ascii")))
+        except BaseException:
+            for blob in blobs:
+                self.blobs.delete(blob)
+            raise
+
+        async def record(session: AsyncSession) -> bool:
+            submitted = await transition(
+                session,
+                submission_id,
+                S.CREATED,
+                S.SUBMITTED,
+                metadata_blob=blobs[0],
+                data_blob=blobs[1] if len(blobs) > 1 else None,
+                authentication_tags=tags,
+                submitted_at=_now(),
+            )
+            if submitted:
                 session.add(_event(submission, "submit-submission", token))
                 session.add(stage_row("validate", submission))
-        except BaseException:
-            for blob in (metadata_blob, data_blob):
-                if blob:
-                    self.blobs.delete(blob)
-            raise
+            return submitted
+
+        if not await self._referencing(blobs, record):  # a concurrent submit won
+            for blob in blobs:
+                self.blobs.delete(blob)
+            async with self.sessions() as session:
+                winner = await self._own(session, principal, submission_id)
+            return self._repeated(winner, encrypted_metadata, encrypted_data)
         self.outbox_written()
         submission.status = S.SUBMITTED
         log.info(
             "submission_submitted", submission_id=submission_id, destination_id=submission.destination_id
         )
+        return submission
+
+    def _repeated(self, submission: Submission, metadata: str, data: str | None) -> Submission:
+        """A submit of a submitted submission: the first answer again if the parts are the same."""
+        if submission.status == S.CREATED or not _same_parts(submission, metadata, data):
+            raise ConflictError("the submission was already submitted", slug="submission-state-invalid")
+        log.info("submission_submit_repeated", submission_id=submission.id, status=submission.status)
         return submission
 
     async def event_log(
