@@ -4,8 +4,8 @@ A process runs one or more roles on one database and one broker:
 
 * ``api``: the HTTP API (intake, dry run, event log); no adapters, no consumers;
 * ``relay``: publishes the outbox to the broker;
-* ``workers``: the stage handlers (validate, deliver, callbacks) with the adapters, and the
-  consumer of dead letters.
+* ``workers``: the stage handlers (validate, deliver, callbacks) with the adapters, the
+  consumer of dead letters, and the blob sweep (retention, orphans).
 
 ``xgw serve`` runs all three (``run_stages = false`` leaves only ``api``); ``xgw api``,
 ``xgw relay`` and ``xgw worker`` one each. What is loaded from disk and entry points (schema
@@ -46,6 +46,7 @@ from gateway.stages.callbacks import CallbackSender, CallbackStage
 from gateway.stages.deliver import DeliverStage
 from gateway.stages.intake.service import Intake
 from gateway.stages.relay import Relay
+from gateway.stages.sweep import Sweeper
 from gateway.stages.validate import Validator
 from gateway.store.blobs import BlobStore
 from gateway.store.db import open_database
@@ -183,6 +184,9 @@ async def _start_stages(
                 await broker.consume(queue, handler, prefetch=settings.delivery.prefetch)
             )
         gateway.consumers.append(await consume_dead_letters(broker, gateway.handlers))
+        sweeper = Sweeper(gateway.sessions, gateway.blobs, settings.retention)
+        sweeper.start()  # retention and orphans, at start and periodically
+        stack.push_async_callback(sweeper.stop)
     if gateway.relay is not None:
         gateway.relay.start()
     log.info("pipeline_started", queues=[c.queue for c in gateway.consumers], relay=gateway.relay is not None)
