@@ -27,9 +27,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from gateway.config.settings import Limits
-from gateway.content.parts import OpenedParts, SealedParts, open_parts
+from gateway.content.parts import OpenedParts, PlaintextLimits, PlaintextMeter, SealedParts, open_parts
 from gateway.content.problems import Problem, attachment, from_rejection
 from gateway.crypto.jwe import DecryptionKeys
+from gateway.memory import release_freed_memory
 from gateway.store.models import Destination
 from gateway.validation import (
     JsonValue,
@@ -116,13 +117,24 @@ class Subject:
 
 
 def check_submission(
-    parts: SealedParts, subject: Subject, keys: DecryptionKeys, schemas: Schemas, limits: Limits
+    parts: SealedParts,
+    subject: Subject,
+    keys: DecryptionKeys,
+    schemas: Schemas,
+    limits: Limits,
+    *,
+    dry_run: bool = False,
 ) -> list[Problem]:
     """Every problem of the first failing step (empty: the submission is valid)."""
-    opened, problems = open_parts(parts, keys, max_inflated=limits.max_inflated_bytes)
-    if opened is None:
-        return problems
-    return check_content(opened, subject, schemas, limits)
+    meter = PlaintextMeter(PlaintextLimits.of(limits, dry_run=dry_run))
+    try:
+        opened, problems = open_parts(parts, keys, meter)
+        if opened is None:
+            return problems
+        return check_content(opened, subject, schemas, limits)
+    finally:
+        opened = None  # the plaintexts are freed before the heap is trimmed
+        release_freed_memory(meter.total)
 
 
 def check_content(opened: OpenedParts, subject: Subject, schemas: Schemas, limits: Limits) -> list[Problem]:
