@@ -51,7 +51,7 @@ from gateway.stages.validate import Validator
 from gateway.store.blobs import BlobStore
 from gateway.store.db import open_database
 from gateway.store.outbox import DatabaseOutbox
-from gateway.validation import JsonSchemaRegistry, MetadataSchemas, SchemaCatalogue, default_schema_root
+from gateway.validation import MetadataSchemas, SchemaCatalogue, default_schema_root
 
 log = structlog.get_logger()
 Role = Literal["api", "relay", "workers"]
@@ -61,27 +61,23 @@ ALL_ROLES: frozenset[Role] = frozenset({"api", "relay", "workers"})
 @dataclass(frozen=True)
 class Libraries:
     """Loaded once per process: the XSD catalogue (sets compile on first use), the metadata
-    schemas, the JSON Schema registry and the adapter registry."""
+    schemas and the adapter registry."""
 
     catalogue: SchemaCatalogue
     metadata: MetadataSchemas
-    json: JsonSchemaRegistry
     registry: AdapterRegistry
 
     @classmethod
     def load(cls) -> Libraries:
         root = default_schema_root()
         return cls(
-            SchemaCatalogue.load(root, lazy=True),
-            MetadataSchemas.load(root),
-            JsonSchemaRegistry.load(root),
-            AdapterRegistry.discover(),
+            SchemaCatalogue.load(root, lazy=True), MetadataSchemas.load(root), AdapterRegistry.discover()
         )
 
     def schemas(self, settings: Settings, *, warm: bool = True) -> Schemas:
         """The schemas; with ``warm`` the sets the configuration uses are compiled now."""
         if not warm:
-            return Schemas(self.catalogue, self.metadata, self.json)
+            return Schemas(self.catalogue, self.metadata)
         self.catalogue.warm(
             s.schema_uri
             for t in settings.tenants
@@ -89,7 +85,7 @@ class Libraries:
             for v in d.services
             for s in v.submission_schemas
         )
-        return Schemas(self.catalogue, self.metadata, self.json)
+        return Schemas(self.catalogue, self.metadata)
 
 
 @dataclass
@@ -149,15 +145,7 @@ async def open_gateway(
         signer, jwks = gateway_signer(keys, settings.public_url)
         blobs = BlobStore(settings.blobs_path)
         schemas = libraries.schemas(settings, warm=bool(roles & {"api", "workers"}))
-        validator = Validator(
-            sessions,
-            blobs,
-            keys,
-            schemas.catalogue,
-            schemas.metadata,
-            settings.limits,
-            json_schemas=schemas.json,
-        )
+        validator = Validator(sessions, blobs, keys, schemas.catalogue, schemas.metadata, settings.limits)
         intake = Intake(sessions, blobs, settings.limits, signer)
         gateway = Gateway(settings, engine, sessions, blobs, keys, signer, jwks, intake, validator)
         if roles & {"relay", "workers"}:

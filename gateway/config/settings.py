@@ -33,7 +33,13 @@ class Limits(BaseModel):
         64 * MB, gt=0, description="JSON request bodies (metadata and data JWEs)"
     )
     max_form_body_bytes: int = Field(8 * 1024, gt=0, description="the form body of POST /token")
-    max_inflated_bytes: int = Field(256 * MB, gt=0, description="plaintext after zip: DEF inflation")
+    max_inflated_bytes: int = Field(
+        64 * MB, gt=0, description="plaintext of metadata and data together, held in memory to be checked"
+    )
+    max_metadata_bytes: int = Field(4 * MB, gt=0, description="plaintext of the metadata")
+    max_dry_run_plaintext_bytes: int = Field(
+        64 * MB, gt=0, description="plaintext of all parts of a dry run together (attachments included)"
+    )
 
 
 class HttpSettings(BaseModel):

@@ -1,25 +1,34 @@
 """The encrypted parts of a submission and their decryption into what the checks need.
 
 A part is a compact JWE either in memory (the dry run gets it in the request body) or in a
-blob file (the stage reads what intake stored). Metadata and data are decrypted into memory
-(their size is bounded by intake); attachments are decrypted as a stream into a SHA-512
-hasher, so only their hash is ever kept.
+blob file (the stage reads what intake stored). Metadata and data are decrypted into memory,
+within one plaintext budget per submission (:class:`PlaintextLimits`); attachments are
+decrypted as a stream into a SHA-512 hasher, so only their hash is ever kept.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from gateway.config.settings import Limits
 from gateway.content.problems import Problem, attachment
 from gateway.crypto.jwe import DecryptionError, DecryptionKeys, decrypt_stream
 
-__all__ = ["OpenedParts", "Sealed", "SealedParts", "open_parts", "stored_tag"]
+__all__ = [
+    "OpenedParts",
+    "PlaintextLimits",
+    "PlaintextMeter",
+    "Sealed",
+    "SealedParts",
+    "open_parts",
+    "stored_tag",
+]
 
 _TAIL = 64
 
@@ -84,24 +93,73 @@ def stored_tag(path: Path) -> str | None:
     return tail.rsplit(b".", 1)[1].decode("ascii", "replace")
 
 
-def _plaintext(sealed: Sealed, keys: DecryptionKeys, max_inflated: int) -> bytes:
-    chunks: list[bytes] = []
-    with sealed.open() as source:
-        decrypt_stream(source, keys, chunks.append, max_inflated=max_inflated)
-    return b"".join(chunks)
+@dataclass(frozen=True)
+class PlaintextLimits:
+    """How much plaintext the parts of one submission may decrypt (and inflate) to.
+
+    Metadata and data are held whole in memory to be checked, so their plaintext counts against
+    one budget per submission (``in_memory``); attachments only stream through a hasher
+    (``attachment`` each). A dry run also caps all parts together (``total``).
+    """
+
+    metadata: int
+    in_memory: int
+    attachment: int
+    total: int | None = None
+
+    @classmethod
+    def of(cls, limits: Limits, *, dry_run: bool = False) -> PlaintextLimits:
+        return cls(
+            metadata=min(limits.max_metadata_bytes, limits.max_inflated_bytes),
+            in_memory=limits.max_inflated_bytes,
+            attachment=limits.max_attachment_bytes,
+            total=limits.max_dry_run_plaintext_bytes if dry_run else None,
+        )
 
 
-def _sha512(sealed: Sealed, keys: DecryptionKeys, max_inflated: int) -> str:
-    hasher = hashlib.sha512()
-    with sealed.open() as source:
-        decrypt_stream(source, keys, hasher.update, max_inflated=max_inflated)
-    return hasher.hexdigest()
+class PlaintextMeter:
+    """Counts the plaintext of every part of one submission against its limits (``total``: all
+    the plaintext it let through)."""
+
+    def __init__(self, limits: PlaintextLimits) -> None:
+        self.limits = limits
+        self.total = 0
+
+    def decrypt(
+        self, sealed: Sealed, keys: DecryptionKeys, sink: Callable[[bytes], object], limit: int
+    ) -> int:
+        """Decrypt ``sealed`` into ``sink``; more than ``limit`` bytes (or over the total) fails
+        as a :class:`DecryptionError`, as soon as it is exceeded. Returns the plaintext size."""
+        size = 0
+
+        def counted(chunk: bytes) -> None:
+            nonlocal size
+            size += len(chunk)
+            self.total += len(chunk)
+            if size > limit or (self.limits.total is not None and self.total > self.limits.total):
+                raise DecryptionError()
+            sink(chunk)
+
+        with sealed.open() as source:
+            decrypt_stream(source, keys, counted, max_inflated=limit)
+        return size
+
+    def plaintext(self, sealed: Sealed, keys: DecryptionKeys, limit: int) -> bytes:
+        buffer = io.BytesIO()  # getvalue() hands over its buffer: no second copy
+        self.decrypt(sealed, keys, buffer.write, limit)
+        return buffer.getvalue()
+
+    def sha512(self, sealed: Sealed, keys: DecryptionKeys) -> str:
+        hasher = hashlib.sha512()
+        self.decrypt(sealed, keys, hasher.update, self.limits.attachment)
+        return hasher.hexdigest()
 
 
 def open_parts(
-    parts: SealedParts, keys: DecryptionKeys, *, max_inflated: int
+    parts: SealedParts, keys: DecryptionKeys, meter: PlaintextMeter
 ) -> tuple[OpenedParts | None, list[Problem]]:
-    """Decrypt every part; each part that fails is one ``encryption-issue`` problem.
+    """Decrypt every part; each part that fails (or exceeds the meter's limits) is one
+    ``encryption-issue`` problem.
 
     Returns the opened parts when all decrypted, else ``None`` and the problems. Blocking
     (CPU and file I/O): run it in a worker thread.
@@ -114,18 +172,18 @@ def open_parts(
 
     metadata = data = None
     try:
-        metadata = _plaintext(parts.metadata, keys, max_inflated)
+        metadata = meter.plaintext(parts.metadata, keys, meter.limits.metadata)
     except DecryptionError:
         failed("metadata")
     if parts.data is not None:
         try:
-            data = _plaintext(parts.data, keys, max_inflated)
+            data = meter.plaintext(parts.data, keys, meter.limits.in_memory - len(metadata or b""))
         except DecryptionError:
             failed("data")
     hashes: dict[str, str] = {}
     for attachment_id, sealed in parts.attachments.items():
         try:
-            hashes[attachment_id] = _sha512(sealed, keys, max_inflated)
+            hashes[attachment_id] = meter.sha512(sealed, keys)
         except DecryptionError:
             failed(attachment(attachment_id))
     if problems or metadata is None:

@@ -33,7 +33,7 @@ class Layer:
 
 #: Bottom to top. ``gateway`` itself (the namespace package) sits at the bottom.
 LAYERS: tuple[Layer, ...] = (
-    Layer("base", ("gateway", "gateway.errors", "gateway.logging", "gateway.pools")),
+    Layer("base", ("gateway", "gateway.errors", "gateway.logging", "gateway.memory", "gateway.pools")),
     Layer("declarations", ("gateway.config", "gateway.config.settings", "gateway.config.model")),
     Layer(
         "libraries",
@@ -53,9 +53,7 @@ LAYERS: tuple[Layer, ...] = (
     ),
     Layer("stages", ("gateway.stages",)),
     Layer("api", ("gateway.api",)),
-    Layer(
-        "top", ("gateway.app", "gateway.cli", "gateway.demo", "gateway.server", "gateway.testing", "adapters")
-    ),
+    Layer("top", ("gateway.app", "gateway.cli", "gateway.demo", "gateway.server", "adapters")),
 )
 #: The libraries are independent of each other: what two of them share lives lower, or the
 #: composition root passes one to the other.

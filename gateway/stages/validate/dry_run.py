@@ -95,7 +95,14 @@ async def dry_run(validator: Validator, principal: Principal, request: DryRun) -
     subject = Subject.of(destination, request.service_identifier, list(request.attachments))
     keys = destination_decryption_keys(validator.keys, request.destination_id)
     problems = await run_in(
-        Pool.DRY_RUN, check_submission, parts, subject, keys, validator.schemas, validator.limits
+        Pool.DRY_RUN,
+        check_submission,
+        parts,
+        subject,
+        keys,
+        validator.schemas,
+        validator.limits,
+        dry_run=True,
     )
     log.info(
         "dry_run_checked",

@@ -27,10 +27,10 @@ async def test_token_requests_are_served_while_dry_runs_fill_their_pool(
     started = threading.Semaphore(0)
     real_check = dry_run_module.check_submission
 
-    def held_check(*args: Any) -> Any:
+    def held_check(*args: Any, **kwargs: Any) -> Any:
         started.release()
         release.wait(timeout=60)
-        return real_check(*args)
+        return real_check(*args, **kwargs)
 
     monkeypatch.setattr(dry_run_module, "check_submission", held_check)
     requests = [body(key) for _ in range(DRY_RUNS)]
