@@ -26,9 +26,12 @@ schemathesis.serializer.alias("application/jose", "text/plain")
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
-@pytest.fixture
-def api_schema(tmp_path: Path, key_template: Path, secret_hashes: dict[str, str]) -> OpenApiSchema:
-    """The document of a gateway on SQLite; schemathesis runs its lifespan around the test."""
+@pytest.fixture(scope="module")
+def api_schema(
+    tmp_path_factory: pytest.TempPathFactory, key_template: Path, secret_hashes: dict[str, str]
+) -> OpenApiSchema:
+    """The document of one gateway on SQLite; schemathesis runs its lifespan around each test."""
+    tmp_path = tmp_path_factory.mktemp("fuzz")
     clients = [{"id": "portal", "secret_hash": secret_hashes[SECRET], "regions": ["06435"]}]
     app = create_app(
         make_settings(tmp_path, key_template, f"sqlite+aiosqlite:///{tmp_path / 'db'}", tenants(), clients)
@@ -36,7 +39,7 @@ def api_schema(tmp_path: Path, key_template: Path, secret_hashes: dict[str, str]
     return schemathesis.openapi.from_asgi("/openapi.json", app)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def bearer(api_schema: OpenApiSchema) -> dict[str, str]:
     """A valid token, so that generated requests get past authentication."""
     form: dict[str, Any] = {
@@ -65,7 +68,7 @@ def test_operation_answers_as_documented(
     api_schema: OpenApiSchema, bearer: dict[str, str], method: str, path: str
 ) -> None:
     @given(case=api_schema[path][method].as_strategy())
-    @settings(max_examples=15, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=10, deadline=None, database=None, suppress_health_check=list(HealthCheck))
     def answers_as_documented(case: schemathesis.Case[Any]) -> None:
         response = case.call(headers=bearer)
         case.validate_response(response, checks=CHECKS)
