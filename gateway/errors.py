@@ -8,6 +8,7 @@
     │   ├── ConflictError             409 (state does not allow the request)
     │   ├── PayloadTooLargeError      413
     │   ├── UnsupportedMediaTypeError 415
+    │   ├── TooManyRequestsError      429 (with ``Retry-After``)
     │   └── InvalidRequestError       422 (body or path does not meet the contract)
     ├── ConfigError                   the operator's configuration is wrong; stop at start-up
     ├── TransientError                may succeed later (broker down, timeout): retry with backoff
@@ -37,6 +38,7 @@ class GatewayError(Exception):
 
     slug: str = "internal-error"
     status: int = 500
+    retry_after_seconds: int | None = None  #: when set, answered as ``Retry-After``
 
     def __init__(self, detail: str, *, slug: str | None = None) -> None:
         super().__init__(detail)
@@ -80,6 +82,14 @@ class UnsupportedMediaTypeError(ClientError):
     slug = "unsupported-media-type"
 
 
+class TooManyRequestsError(ClientError):
+    """The client has too much of this kind in progress already."""
+
+    status = 429
+    slug = "too-many-requests"
+    retry_after_seconds = 1
+
+
 class InvalidRequestError(ClientError):
     status = 422
     slug = "request-body-invalid"
@@ -106,7 +116,7 @@ class UnavailableError(TransientError):
     """The database or the blob disk failed a request; the sender may retry after
     ``retry_after_seconds`` (sent as ``Retry-After``)."""
 
-    retry_after_seconds: int = 5
+    retry_after_seconds = 5
 
 
 class ServiceUnavailableError(UnavailableError):

@@ -7,18 +7,28 @@ whole bag.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, cast
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from gateway.api.throttle import ClientSlots
 from gateway.api.tokens import TokenIssuer
 from gateway.config.settings import Limits
 from gateway.stages.intake.service import Intake
 from gateway.stages.validate import Validator
 
-__all__ = ["ApiServices", "IntakeService", "Jwks", "LimitsOf", "Sessions", "Tokens", "ValidatorService"]
+__all__ = [
+    "ApiServices",
+    "DryRunSlots",
+    "IntakeService",
+    "Jwks",
+    "LimitsOf",
+    "Sessions",
+    "Tokens",
+    "ValidatorService",
+]
 
 
 @dataclass(frozen=True)
@@ -31,6 +41,7 @@ class ApiServices:
     intake: Intake
     validator: Validator
     jwks: dict[str, Any]
+    dry_runs: ClientSlots = field(default_factory=ClientSlots)
 
 
 def _services(request: Request) -> ApiServices:
@@ -57,6 +68,10 @@ def _validator(request: Request) -> Validator:
     return _services(request).validator
 
 
+def _dry_runs(request: Request) -> ClientSlots:
+    return _services(request).dry_runs
+
+
 def _jwks(request: Request) -> dict[str, Any]:
     return _services(request).jwks
 
@@ -66,4 +81,5 @@ LimitsOf = Annotated[Limits, Depends(_limits)]
 Tokens = Annotated[TokenIssuer, Depends(_tokens)]
 IntakeService = Annotated[Intake, Depends(_intake)]
 ValidatorService = Annotated[Validator, Depends(_validator)]
+DryRunSlots = Annotated[ClientSlots, Depends(_dry_runs)]
 Jwks = Annotated[dict[str, Any], Depends(_jwks)]

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
-from gateway.errors import AuthenticationError, GatewayError, UnavailableError
+from gateway.errors import AuthenticationError, GatewayError
 from gateway.store import faults
 
 log = structlog.get_logger()
@@ -47,16 +47,17 @@ async def _gateway_error(request: Request, exc: Exception) -> JSONResponse:
     if exc.status >= 500:
         log.error("request_failed", slug=exc.slug, detail=exc.detail)
         response = problem(exc.status, exc.slug, title(exc.slug))
-        if isinstance(exc, UnavailableError):
-            response.headers["Retry-After"] = str(exc.retry_after_seconds)
-        return response
-    log.info("request_rejected", slug=exc.slug, status=exc.status, detail=exc.detail)
-    extra = (
-        {"error": "invalid_client"}
-        if isinstance(exc, AuthenticationError) and exc.slug == "invalid-client"
-        else {}
-    )
-    return problem(exc.status, exc.slug, title(exc.slug), exc.detail, **extra)
+    else:
+        log.info("request_rejected", slug=exc.slug, status=exc.status, detail=exc.detail)
+        extra = (
+            {"error": "invalid_client"}
+            if isinstance(exc, AuthenticationError) and exc.slug == "invalid-client"
+            else {}
+        )
+        response = problem(exc.status, exc.slug, title(exc.slug), exc.detail, **extra)
+    if exc.retry_after_seconds is not None:
+        response.headers["Retry-After"] = str(exc.retry_after_seconds)
+    return response
 
 
 async def _infrastructure(request: Request, exc: Exception) -> JSONResponse:

@@ -5,6 +5,8 @@
   client's address); beyond that **503** ``service-busy`` with ``Retry-After``.
 * **Token requests**: ``POST /token`` at most ``http.token_requests_per_minute`` per address
   (each one costs a deliberately slow secret hash); beyond that **429** ``too-many-requests``.
+* **Dry runs**: at most ``limits.max_dry_runs_per_client`` in progress per client
+  (:class:`ClientSlots`); beyond that **429** ``too-many-requests``.
 * **Failed authentications**: every 401 costs its address a token of a bucket of
   ``http.failed_auth_per_minute``; while it is empty, requests from that address that carry
   credentials get **429** before any secret is checked.
@@ -18,7 +20,8 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import structlog
@@ -27,7 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gateway.api.problems import problem, title
 from gateway.api.tokens import TokenIssuer
 from gateway.config.settings import HttpSettings
-from gateway.errors import AuthenticationError
+from gateway.errors import AuthenticationError, TooManyRequestsError
 
 log = structlog.get_logger()
 
@@ -68,6 +71,29 @@ class Buckets:
         if not waiting:
             self._buckets[key].tokens -= 1
         return waiting
+
+
+@dataclass
+class ClientSlots:
+    """How many requests of one kind each client has in progress (e.g. dry runs)."""
+
+    _held: Counter[str] = field(default_factory=Counter)
+
+    def held(self, client_id: str) -> int:
+        return self._held[client_id]
+
+    @contextmanager
+    def hold(self, client_id: str, limit: int) -> Iterator[None]:
+        """One slot for ``client_id``; ``TooManyRequestsError`` (429) when it holds ``limit``."""
+        if self._held[client_id] >= limit:
+            raise TooManyRequestsError(f"at most {limit} of these at once per client")
+        self._held[client_id] += 1
+        try:
+            yield
+        finally:
+            self._held[client_id] -= 1
+            if not self._held[client_id]:
+                del self._held[client_id]
 
 
 class Throttle:

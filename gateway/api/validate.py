@@ -10,7 +10,8 @@ Body (JSON)::
 Answer 200 ``{"valid": bool, "problems": [{type, title, detail, instance}, …]}`` with the
 problems a ``reject-submission`` event would carry. What intake refuses (auth, destination,
 service, sizes, JWE shape and header) is refused with the same problem+json error as intake.
-The body is capped at ``Limits.max_json_body_bytes``.
+The body is capped at ``Limits.max_json_body_bytes``; a client may have
+``Limits.max_dry_runs_per_client`` dry runs in progress (429 beyond).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from gateway.api import openapi
 from gateway.api.auth import CurrentClient
 from gateway.api.body import read_json_object
-from gateway.api.deps import LimitsOf, ValidatorService
+from gateway.api.deps import DryRunSlots, LimitsOf, ValidatorService
 from gateway.api.submissions import UUID, ServiceRef, parse_body
 from gateway.errors import InvalidRequestError
 from gateway.stages.validate.dry_run import DryRun, dry_run
@@ -74,10 +75,15 @@ def _parse(body: dict[str, Any]) -> DryRun:
 
 
 async def _validate(
-    request: Request, client: CurrentClient, limits: LimitsOf, validator: ValidatorService
+    request: Request,
+    client: CurrentClient,
+    limits: LimitsOf,
+    validator: ValidatorService,
+    dry_runs: DryRunSlots,
 ) -> dict[str, Any]:
-    body = _parse(await read_json_object(request, limits.max_json_body_bytes))
-    problems = await dry_run(validator, client, body)
+    with dry_runs.hold(client.client_id, limits.max_dry_runs_per_client):
+        body = _parse(await read_json_object(request, limits.max_json_body_bytes))
+        problems = await dry_run(validator, client, body)
     return {"valid": not problems, "problems": [p.as_json() for p in problems]}
 
 

@@ -40,6 +40,7 @@ class Limits(BaseModel):
     max_dry_run_plaintext_bytes: int = Field(
         64 * MB, gt=0, description="plaintext of all parts of a dry run together (attachments included)"
     )
+    max_dry_runs_per_client: int = Field(2, ge=1, description="dry runs in progress per client; more is 429")
 
 
 class HttpSettings(BaseModel):
