@@ -17,7 +17,7 @@ from schemathesis.checks import (
 )
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
-from gateway.app import create_app
+from gateway.app import Libraries, create_app
 from gateway.config.settings import Settings
 from tests.conftest import SECRET, make_settings, tenants
 
@@ -33,9 +33,10 @@ def api_schema(
     """The document of one gateway on SQLite; schemathesis runs its lifespan around each test."""
     tmp_path = tmp_path_factory.mktemp("fuzz")
     clients = [{"id": "portal", "secret_hash": secret_hashes[SECRET], "regions": ["06435"]}]
-    app = create_app(
-        make_settings(tmp_path, key_template, f"sqlite+aiosqlite:///{tmp_path / 'db'}", tenants(), clients)
+    gateway_settings = make_settings(
+        tmp_path, key_template, f"sqlite+aiosqlite:///{tmp_path / 'db'}", tenants(), clients
     )
+    app = create_app(gateway_settings, Libraries.load())  # schemas compiled once, not at every lifespan
     return schemathesis.openapi.from_asgi("/openapi.json", app)
 
 

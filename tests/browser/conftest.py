@@ -23,7 +23,7 @@ import pytest
 import uvicorn
 from playwright.sync_api import Browser, Page, Route, sync_playwright
 
-from gateway.app import create_app
+from gateway.app import Libraries, create_app
 from gateway.config.settings import Settings
 from gateway.server import server_config
 from tests.conftest import IN_CI, SECRET, make_settings, tenants
@@ -62,10 +62,17 @@ def browser_settings(tmp_path: Path, key_template: Path, secret_hashes: dict[str
     return make_settings(tmp_path, key_template, database, tenants(), clients)
 
 
+@pytest.fixture(scope="package")
+def libraries() -> Libraries:
+    """Schemas and adapters loaded once for all browser tests."""
+    return Libraries.load()
+
+
 @pytest.fixture
-def live_gateway(browser_settings: Settings) -> Iterator[str]:
+def live_gateway(browser_settings: Settings, libraries: Libraries) -> Iterator[str]:
     """The gateway's base URL, served by uvicorn in a thread until the test ends."""
-    config = server_config(create_app(browser_settings), browser_settings, host=LOCAL, port=0)
+    app = create_app(browser_settings, libraries)
+    config = server_config(app, browser_settings, host=LOCAL, port=0)
     server = uvicorn.Server(config)
     with socket.socket() as sock:
         sock.bind((LOCAL, 0))
