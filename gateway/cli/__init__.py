@@ -119,6 +119,13 @@ def _parser() -> argparse.ArgumentParser:
         adapters, "check", "run every binding's check() and print each result", commands.cmd_adapters_check
     )
     adapter_check.add_argument("--destination", default=None, help="only this destination's bindings")
+    new = command(
+        adapters, "new", "a new adapter package that passes its own tests", commands.cmd_adapters_new
+    )
+    new.add_argument("name", help="adapter name, e.g. acme-dms")
+    new.add_argument(
+        "--directory", type=Path, default=None, help="where to create it (default ./xgw-adapter-NAME)"
+    )
     return parser
 
 

@@ -205,3 +205,19 @@ def cmd_adapters_list(args: argparse.Namespace) -> int:
 
     print(list_adapters(AdapterRegistry.discover(), as_json=args.json))
     return Exit.OK
+
+
+def cmd_adapters_new(args: argparse.Namespace) -> int:
+    """A separately installable adapter package, ready to install and test."""
+    from gateway.adapters.scaffold import scaffold
+    from gateway.errors import ConfigError
+
+    try:
+        made = scaffold(args.name, args.directory)
+    except ConfigError as exc:
+        raise Failure(exc.detail, Exit.CONFIG) from None
+    print(f"created {made.root}: adapter {made.names.name} in package {made.names.module}")
+    for path in made.files:
+        print(f"  {path.relative_to(made.root)}")
+    print(f"next: pip install -e '{made.root}[test]' && pytest {made.root}")
+    return Exit.OK

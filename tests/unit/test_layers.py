@@ -53,7 +53,9 @@ LAYERS: tuple[Layer, ...] = (
     ),
     Layer("stages", ("gateway.stages",)),
     Layer("api", ("gateway.api",)),
-    Layer("top", ("gateway.app", "gateway.cli", "gateway.demo", "gateway.server", "adapters")),
+    Layer(
+        "top", ("gateway.app", "gateway.cli", "gateway.demo", "gateway.server", "gateway.testing", "adapters")
+    ),
 )
 #: The libraries are independent of each other: what two of them share lives lower, or the
 #: composition root passes one to the other.

@@ -11,8 +11,8 @@ from adapters.demo import DemoCrashAdapter, DemoOkAdapter, DemoRejectAdapter
 from adapters.filesystem import FilesystemAdapter
 from adapters.http_endpoint import HttpAdapter
 from gateway.adapters import Adapter
+from gateway.adapters.fake_vendor import FakeVendor
 from gateway.adapters.host import AdapterRegistry
-from tests.unit.adapters.vendor_server import VendorServer
 
 SECRET = "vendor-shared-secret-0123456789abcdef"
 
@@ -43,11 +43,11 @@ def registry() -> AdapterRegistry:
 
 
 @pytest.fixture
-def vendor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VendorServer]:
-    server = VendorServer(tmp_path_factory.mktemp("vendor-spool"), secret=SECRET).start()
+def vendor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeVendor]:
+    server = FakeVendor(tmp_path_factory.mktemp("vendor-spool"), secret=SECRET).start()
     yield server
     server.stop()
 
 
-def http_adapter(vendor: VendorServer, **options: Any) -> HttpAdapter:
+def http_adapter(vendor: FakeVendor, **options: Any) -> HttpAdapter:
     return HttpAdapter.from_config({"url": vendor.url, "secret": SECRET, "timeout_seconds": 5, **options})

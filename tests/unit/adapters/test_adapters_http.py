@@ -22,20 +22,20 @@ from gateway.adapters import (
     Submission,
     TransientDeliveryError,
 )
+from gateway.adapters.fake_vendor import Answer, FakeVendor, parse_multipart, received_files
 from gateway.adapters.testing import AdapterContractTests, StreamProbe, make_submission, running, sample_bytes
 from tests.unit.adapters.conftest import SECRET, http_adapter
-from tests.unit.adapters.vendor_server import Answer, VendorServer, parse_multipart, received_files
 
 
 class _HttpContract(AdapterContractTests):
     mode = "multipart"
 
     @pytest.fixture
-    def adapter(self, vendor: VendorServer) -> HttpAdapter:
+    def adapter(self, vendor: FakeVendor) -> HttpAdapter:
         return http_adapter(vendor, mode=self.mode)
 
     @pytest.fixture(autouse=True)
-    def _vendor(self, vendor: VendorServer) -> None:
+    def _vendor(self, vendor: FakeVendor) -> None:
         self.vendor = vendor
 
     async def count_effects(self, adapter: Adapter[Any], submission: Submission) -> int:
@@ -57,7 +57,7 @@ class TestHttpJsonContract(_HttpContract):
     mode = "json"
 
 
-async def test_multipart_request_is_signed_like_a_fit_connect_callback(vendor: VendorServer) -> None:
+async def test_multipart_request_is_signed_like_a_fit_connect_callback(vendor: FakeVendor) -> None:
     submission = make_submission()
     async with running(http_adapter(vendor)) as adapter:
         receipt = await adapter.deliver(submission)
@@ -92,7 +92,7 @@ async def test_multipart_request_is_signed_like_a_fit_connect_callback(vendor: V
     assert parts[2][1] == sample_bytes("lageplan.pdf")
 
 
-async def test_json_body_carries_data_as_text_and_attachments_as_base64(vendor: VendorServer) -> None:
+async def test_json_body_carries_data_as_text_and_attachments_as_base64(vendor: FakeVendor) -> None:
     submission = make_submission()
     async with running(http_adapter(vendor, mode="json")) as adapter:
         await adapter.deliver(submission)
@@ -104,34 +104,34 @@ async def test_json_body_carries_data_as_text_and_attachments_as_base64(vendor: 
     assert document["authenticationTags"]["data"] == submission.authentication_tags.data
 
 
-async def test_json_body_base64_encodes_data_that_is_not_utf8(vendor: VendorServer) -> None:
+async def test_json_body_base64_encodes_data_that_is_not_utf8(vendor: FakeVendor) -> None:
     submission = make_submission(data=b"\xff\xfe<x/>")
     async with running(http_adapter(vendor, mode="json")) as adapter:
         await adapter.deliver(submission)
     assert received_files(vendor.posts()[0])["data"] == b"\xff\xfe<x/>"
 
 
-async def test_without_secret_nothing_is_signed(vendor: VendorServer) -> None:
+async def test_without_secret_nothing_is_signed(vendor: FakeVendor) -> None:
     vendor.secret = None
     async with running(HttpAdapter.from_config({"url": vendor.url})) as adapter:
         await adapter.deliver(make_submission())
     assert "callback-authentication" not in vendor.posts()[0].headers
 
 
-async def test_wrong_secret_is_a_permanent_failure(vendor: VendorServer) -> None:
+async def test_wrong_secret_is_a_permanent_failure(vendor: FakeVendor) -> None:
     async with running(http_adapter(vendor, secret="not-the-secret")) as adapter:
         with pytest.raises(PermanentDeliveryError, match="HTTP 401") as caught:
             await adapter.deliver(make_submission())
     assert caught.value.code == "401"
 
 
-async def test_extra_headers_are_sent(vendor: VendorServer) -> None:
+async def test_extra_headers_are_sent(vendor: FakeVendor) -> None:
     async with running(http_adapter(vendor, headers={"X-Api-Key": "k-123"})) as adapter:
         await adapter.deliver(make_submission())
     assert vendor.posts()[0].headers["X-Api-Key"] == "k-123"
 
 
-async def test_attachment_larger_than_max_body_bytes_is_rejected_before_sending(vendor: VendorServer) -> None:
+async def test_attachment_larger_than_max_body_bytes_is_rejected_before_sending(vendor: FakeVendor) -> None:
     probe = StreamProbe(1024 * 1024)
     async with running(http_adapter(vendor, max_body_bytes=100_000)) as adapter:
         with pytest.raises(PermanentDeliveryError, match="exceeds max_body_bytes"):
@@ -139,7 +139,7 @@ async def test_attachment_larger_than_max_body_bytes_is_rejected_before_sending(
     assert vendor.posts() == []
 
 
-async def test_check_sends_a_signed_options_request(vendor: VendorServer) -> None:
+async def test_check_sends_a_signed_options_request(vendor: FakeVendor) -> None:
     async with running(http_adapter(vendor)) as adapter:
         await adapter.check()
     assert [(r.method, r.signature_ok) for r in vendor.requests] == [("OPTIONS", True)]
@@ -154,7 +154,7 @@ async def test_check_sends_a_signed_options_request(vendor: VendorServer) -> Non
     ],
 )
 async def test_check_reports_what_is_wrong(
-    vendor: VendorServer, status: int, error: type[Exception], message: str
+    vendor: FakeVendor, status: int, error: type[Exception], message: str
 ) -> None:
     vendor.options_answer = Answer(status)
     async with running(http_adapter(vendor)) as adapter:
@@ -206,7 +206,7 @@ def test_secret_and_header_values_do_not_leak_into_repr() -> None:
     assert "hunter2" not in repr(adapter.options) and "k-123" not in repr(adapter.options)
 
 
-async def test_failing_attachment_store_propagates_and_nothing_is_accepted(vendor: VendorServer) -> None:
+async def test_failing_attachment_store_propagates_and_nothing_is_accepted(vendor: FakeVendor) -> None:
     opened = []
 
     async def flaky() -> AsyncIterator[bytes]:

@@ -13,10 +13,10 @@ import pytest
 
 from adapters.http_endpoint import HttpAdapter
 from gateway.adapters import PermanentDeliveryError, TransientDeliveryError, http_outcome, parse_retry_after
+from gateway.adapters.fake_vendor import Answer, FakeVendor
 from gateway.adapters.testing import make_submission, running
 from gateway.errors import GatewayError
 from tests.unit.adapters.conftest import http_adapter
-from tests.unit.adapters.vendor_server import Answer, VendorServer
 
 IN_A_MINUTE = "<an HTTP-date one minute from now>"
 
@@ -46,7 +46,7 @@ IN_A_MINUTE = "<an HTTP-date one minute from now>"
     ids=lambda v: str(v.status) if isinstance(v, Answer) else None,
 )
 async def test_answer_maps_to_an_outcome(
-    vendor: VendorServer, answer: Answer, expected: Any, retry: float | None
+    vendor: FakeVendor, answer: Answer, expected: Any, retry: float | None
 ) -> None:
     if answer.headers.get("Retry-After") == IN_A_MINUTE:
         date = format_datetime(datetime.now(UTC) + timedelta(seconds=60), usegmt=True)
@@ -65,7 +65,7 @@ async def test_answer_maps_to_an_outcome(
             assert (await adapter.deliver(make_submission())).reference == expected
 
 
-async def test_transient_answer_then_success_delivers_once(vendor: VendorServer) -> None:
+async def test_transient_answer_then_success_delivers_once(vendor: FakeVendor) -> None:
     vendor.script(Answer(503))
     submission = make_submission()
     async with running(http_adapter(vendor)) as adapter:
@@ -77,7 +77,7 @@ async def test_transient_answer_then_success_delivers_once(vendor: VendorServer)
     assert [r.status for r in vendor.posts()] == [503, 201]
 
 
-async def test_timeout_is_transient(vendor: VendorServer) -> None:
+async def test_timeout_is_transient(vendor: FakeVendor) -> None:
     vendor.script(Answer(200, delay=3))
     async with running(http_adapter(vendor, timeout_seconds=0.3)) as adapter:
         with pytest.raises(TransientDeliveryError, match="timeout") as caught:
