@@ -114,7 +114,7 @@ CASES: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
         {"uri": "urn:xoev-de:nobody:standard:x_1.0"},
         [("unsupported-schema", "data")],
     ),
-    "metadata version not listed": ({"version": "1.2.0"}, [("unsupported-schema", "metadata")]),
+    "metadata version unknown": ({"version": "1.4.0"}, [("unsupported-schema", "metadata")]),
     "metadata not valid": (
         {"edit": lambda d: {k: v for k, v in d.items() if k != "contentStructure"}},
         [("schema-violation", "metadata")],
