@@ -62,6 +62,7 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "internal-error": (500, "an unexpected failure; the log has the details"),
     "service-busy": (503, "too many requests in flight, overall or for this client; see `Retry-After`"),
     "service-unavailable": (503, "the database is unreachable, reset or busy; see `Retry-After`"),
+    "not-ready": (503, "a readiness check failed; `errors` lists every check, `detail` the failed ones"),
     "storage-full": (507, "no space left for the data; see `Retry-After`"),
 }
 

@@ -1,5 +1,5 @@
 """``xgw``: the operator's command line (serve, api/relay/worker, demo, config, keys, clients,
-schemas, adapters).
+schemas, adapters, status, trace).
 
 Known failures end in one line on stderr and an exit code from :class:`Exit`; ``--debug`` (or
 ``XGW_DEBUG=1``) shows the traceback as well.
@@ -126,6 +126,21 @@ def _parser() -> argparse.ArgumentParser:
     new.add_argument(
         "--directory", type=Path, default=None, help="where to create it (default ./xgw-adapter-NAME)"
     )
+
+    status = command(sub, "status", "stages, destinations, backlog, outbox lag, queues", commands.cmd_status)
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.add_argument(
+        "--watch",
+        type=float,
+        nargs="?",
+        const=2.0,
+        default=None,
+        metavar="SECONDS",
+        help="repeat (default 2 s)",
+    )
+    trace = command(sub, "trace", "one submission's timeline across every hop", commands.cmd_trace)
+    trace.add_argument("reference", help="submission id or case id")
+    trace.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
 

@@ -7,9 +7,11 @@ import argparse
 import asyncio
 import sys
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from gateway.adapters.host import CheckResult
-from gateway.app import Libraries, create_app, open_gateway
+from gateway.app import Libraries, create_app, open_gateway, topology_of
 from gateway.cli.banner import banner
 from gateway.cli.failure import Exit, Failure
 from gateway.cli.preflight import (
@@ -26,6 +28,8 @@ from gateway.config.settings import Settings
 from gateway.crypto.keys import KeyStore
 from gateway.crypto.secrets import hash_secret, new_client_secret
 from gateway.logging import configure_logging
+from gateway.operations.trace import Timeline
+from gateway.store.readmodel import ReadModel
 
 #: Why ``xgw api`` will not run on the in-process broker.
 API_NEEDS_BROKER = (
@@ -220,4 +224,71 @@ def cmd_adapters_new(args: argparse.Namespace) -> int:
     for path in made.files:
         print(f"  {path.relative_to(made.root)}")
     print(f"next: pip install -e '{made.root}[test]' && pytest {made.root}")
+    return Exit.OK
+
+
+@asynccontextmanager
+async def _read_model(settings: Settings) -> AsyncIterator[ReadModel]:
+    """The read model on the configured database: exit 3 if it cannot be reached or has no
+    gateway tables yet."""
+    await require_services(settings, broker=False)
+    async with ReadModel.open(settings.database) as read:
+        if not await read.has_schema():
+            raise Failure(
+                "database_url: no gateway tables yet: start the gateway once (xgw serve)", Exit.DATABASE
+            )
+        yield read
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Stages, destinations and their backlog, outbox lag, queues; once, or every ``--watch`` s."""
+    import json
+
+    from gateway.cli.operations import console, render_status
+    from gateway.operations.status import read_status
+
+    settings = _settings(args)
+    url = settings.amqp_url.get_secret_value() if settings.amqp_url else None
+    out = console()
+
+    async def run() -> None:
+        async with _read_model(settings) as read:
+            while True:
+                status = await read_status(read, topology_of(settings), url)
+                if args.json:
+                    print(json.dumps(status.as_json()), flush=True)
+                else:
+                    if args.watch is not None:
+                        out.clear()
+                    out.print(render_status(status))
+                if args.watch is None:
+                    return
+                await asyncio.sleep(max(args.watch, 0.2))
+
+    asyncio.run(run())
+    return Exit.OK
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    """One submission's (or case's) timeline; exit 1 if there is none."""
+    import json
+
+    from gateway.cli.operations import console, render_timeline
+    from gateway.errors import NotFoundError
+    from gateway.operations.trace import read_timeline
+
+    settings = _settings(args)
+
+    async def run() -> Timeline:
+        async with _read_model(settings) as read:
+            return await read_timeline(read, args.reference)
+
+    try:
+        timeline = asyncio.run(run())
+    except NotFoundError as exc:
+        raise Failure(exc.detail, Exit.PROBLEMS) from None
+    if args.json:
+        print(json.dumps(timeline.as_json(), indent=2))
+    else:
+        console().print(render_timeline(timeline))
     return Exit.OK

@@ -27,6 +27,9 @@ PUBLIC = {
     ("post", "/token"),
     ("get", "/.well-known/jwks.json"),
     ("get", "/health"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
     ("get", "/v1/destinations/{destination_id}/keys/{kid}"),
     ("get", "/v2/destinations/{destination_id}/keys/{kid}"),
 }

@@ -49,6 +49,7 @@ LAYERS: tuple[Layer, ...] = (
             "gateway.content",
             "gateway.events",
             "gateway.routing",
+            "gateway.operations",
         ),
     ),
     Layer("stages", ("gateway.stages",)),
@@ -85,6 +86,8 @@ HOMES: Mapping[str, tuple[str, ...]] = {
     "fastapi_offline": ("gateway.api.docs",),  # only its packaged Swagger UI and ReDoc files
     "starlette": ("gateway.api", "gateway.app"),
     "uvicorn": ("gateway.server", "gateway.demo"),
+    "prometheus_client": ("gateway.operations.metrics",),
+    "rich": ("gateway.cli",),
 }
 
 

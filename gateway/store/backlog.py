@@ -1,0 +1,195 @@
+"""What waits where: the backlog of each destination, the outbox lag, the keys in-flight work
+may need. Derived from the database at the time of asking, so every process sees the same numbers.
+
+A destination's submissions in flight are in one state each:
+
+* ``validating``: submitted, waiting for (or in) the validate stage;
+* ``queued``: validated, no delivery attempt yet;
+* ``retrying``: validated, an earlier attempt failed, waiting for the next (its message sits in a
+  shared ``<ns>.retry.<n>`` queue, which the destination's own queue does not show);
+* ``delivering``: an attempt holds the claim (:mod:`gateway.store.claims`);
+* ``parked``: delivery failed for good; an operator replays or rejects it.
+
+``oldest_waiting`` is the submit time of the oldest ``validating``, ``queued``, ``retrying`` or
+``delivering`` submission.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import overload
+
+from sqlalchemy import case, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.store.attempts import AttemptOutcome
+from gateway.store.lifecycle import SubmissionStatus
+from gateway.store.models import DeliveryAttempt, Destination, DestinationKey, Outbox, Submission
+
+__all__ = [
+    "STATES",
+    "DestinationBacklog",
+    "KeyNeed",
+    "OutboxLag",
+    "aware",
+    "destination_backlogs",
+    "key_needs",
+    "outbox_lag",
+]
+
+S = SubmissionStatus
+#: The backlog states, in the order a submission passes them.
+STATES = ("validating", "queued", "retrying", "delivering", "parked")
+#: Statuses whose submissions still need their parts (and so the destination's keys).
+IN_FLIGHT = (S.CREATED, S.SUBMITTED, S.VALIDATED, S.PARKED)
+
+
+@overload
+def aware(value: dt.datetime) -> dt.datetime: ...
+@overload
+def aware(value: None) -> None: ...
+def aware(value: dt.datetime | None) -> dt.datetime | None:
+    """``value`` with its zone, UTC (SQLite returns naive datetimes)."""
+    return value if value is None or value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+@dataclass
+class DestinationBacklog:
+    """One destination's work in flight and its recent delivery record."""
+
+    destination_id: str
+    name: str
+    status: str  #: active, inactive, decommissioned
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATES, 0))
+    oldest_waiting: dt.datetime | None = None
+    last_success: dt.datetime | None = None
+    failures_last_hour: int = 0  #: attempts that did not deliver, in the hour before asking
+
+
+@dataclass(frozen=True)
+class OutboxLag:
+    """Outbox rows not yet confirmed by the broker, per route, with the oldest one's time."""
+
+    route: str
+    pending: int
+    oldest: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class KeyNeed:
+    """An encryption key of a destination and how many submissions in flight may need it: those
+    created before its successor (the next newer encryption key) was, when senders may still have
+    encrypted to it; for the newest key, all in flight."""
+
+    destination_id: str
+    kid: str
+    current: bool  #: the key the destination publishes now
+    created: str
+    in_flight: int
+
+
+def _state(status: str, claimed: bool, tried: bool) -> str | None:
+    if status == S.SUBMITTED:
+        return "validating"
+    if status == S.PARKED:
+        return "parked"
+    if status == S.VALIDATED:
+        return "delivering" if claimed else "retrying" if tried else "queued"
+    return None
+
+
+async def destination_backlogs(session: AsyncSession, now: dt.datetime) -> list[DestinationBacklog]:
+    """Every destination's backlog by state, oldest waiting, last success and recent failures."""
+    backlogs = {
+        row.id: DestinationBacklog(row.id, row.name, row.status)
+        for row in await session.scalars(select(Destination).order_by(Destination.name, Destination.id))
+    }
+    tried = select(DeliveryAttempt.submission_id).distinct().subquery()
+    flight = (
+        select(
+            Submission.destination_id.label("destination"),
+            Submission.status.label("status"),
+            case((Submission.claimed_until > now, 1), else_=0).label("claimed"),
+            case((tried.c.submission_id.is_not(None), 1), else_=0).label("tried"),
+            Submission.submitted_at.label("since"),
+        )
+        .outerjoin(tried, tried.c.submission_id == Submission.id)
+        .where(Submission.status.in_((S.SUBMITTED, S.VALIDATED, S.PARKED)))
+        .subquery()
+    )
+    grouped = select(
+        flight.c.destination,
+        flight.c.status,
+        flight.c.claimed,
+        flight.c.tried,
+        func.count(),
+        func.min(flight.c.since),
+    ).group_by(flight.c.destination, flight.c.status, flight.c.claimed, flight.c.tried)
+    for destination, status, claimed, was_tried, count, since in await session.execute(grouped):
+        backlog, state = backlogs.get(destination), _state(status, bool(claimed), bool(was_tried))
+        if backlog is None or state is None:
+            continue
+        backlog.counts[state] += count
+        since = aware(since)
+        if state != "parked" and since is not None:
+            backlog.oldest_waiting = min(since, backlog.oldest_waiting or since)
+    attempts = (
+        select(
+            Submission.destination_id,
+            func.max(case((DeliveryAttempt.outcome == AttemptOutcome.DELIVERED, DeliveryAttempt.at))),
+            func.sum(
+                case(
+                    (
+                        (DeliveryAttempt.outcome != AttemptOutcome.DELIVERED)
+                        & (DeliveryAttempt.at >= now - dt.timedelta(hours=1)),
+                        1,
+                    ),
+                    else_=0,
+                )
+            ),
+        )
+        .join(Submission, Submission.id == DeliveryAttempt.submission_id)
+        .group_by(Submission.destination_id)
+    )
+    for destination, last_success, failures in await session.execute(attempts):
+        if destination in backlogs:
+            backlogs[destination].last_success = aware(last_success)
+            backlogs[destination].failures_last_hour = int(failures or 0)
+    return list(backlogs.values())
+
+
+async def outbox_lag(session: AsyncSession) -> list[OutboxLag]:
+    """Unsent outbox rows per route (``validate``, ``deliver.<destination>``, ``callbacks``)."""
+    rows = await session.execute(
+        select(Outbox.queue, func.count(), func.min(Outbox.created_at))
+        .where(Outbox.sent_at.is_(None))
+        .group_by(Outbox.queue)
+        .order_by(Outbox.queue)
+    )
+    return [OutboxLag(route, count, aware(oldest)) for route, count, oldest in rows]
+
+
+async def key_needs(session: AsyncSession) -> list[KeyNeed]:
+    """Each destination's encryption keys with the submissions in flight that may need them."""
+    current = {d: kid for d, kid in await session.execute(select(Destination.id, Destination.encryption_kid))}
+    keys = await session.execute(
+        select(DestinationKey.destination_id, DestinationKey.kid, DestinationKey.created)
+        .where(DestinationKey.purpose == "encryption")
+        .order_by(DestinationKey.destination_id, DestinationKey.created)
+    )
+    by_destination: dict[str, list[tuple[str, str]]] = {}
+    for destination, kid, created in keys:
+        by_destination.setdefault(destination, []).append((kid, created))
+    needs: list[KeyNeed] = []
+    for destination, pairs in by_destination.items():
+        for index, (kid, created) in enumerate(pairs):
+            query = select(func.count()).where(
+                Submission.destination_id == destination, Submission.status.in_(IN_FLIGHT)
+            )
+            if index + 1 < len(pairs):
+                retired = dt.datetime.fromisoformat(pairs[index + 1][1])
+                query = query.where(Submission.created_at < retired)
+            in_flight = int(await session.scalar(query) or 0)
+            needs.append(KeyNeed(destination, kid, current.get(destination) == kid, created, in_flight))
+    return needs
