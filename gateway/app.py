@@ -28,8 +28,6 @@ from gateway.adapters.host import AdapterHealth, AdapterRegistry, BoundAdapter
 from gateway.api import docs, openapi, problems
 from gateway.api.auth import router as auth_router
 from gateway.api.deps import ApiServices
-from gateway.api.operations import OperationsServices
-from gateway.api.operations import router as operations_router
 from gateway.api.submissions import build_router
 from gateway.api.throttle import Throttle
 from gateway.api.tokens import TokenIssuer
@@ -53,8 +51,7 @@ from gateway.stages.validate import Validator
 from gateway.store.blobs import BlobStore
 from gateway.store.db import open_database
 from gateway.store.outbox import DatabaseOutbox
-from gateway.store.readmodel import ReadModel
-from gateway.validation import MetadataSchemas, SchemaCatalogue, default_schema_root
+from gateway.validation import JsonSchemaRegistry, MetadataSchemas, SchemaCatalogue, default_schema_root
 
 log = structlog.get_logger()
 Role = Literal["api", "relay", "workers"]
@@ -64,23 +61,27 @@ ALL_ROLES: frozenset[Role] = frozenset({"api", "relay", "workers"})
 @dataclass(frozen=True)
 class Libraries:
     """Loaded once per process: the XSD catalogue (sets compile on first use), the metadata
-    schemas and the adapter registry."""
+    schemas, the JSON Schema registry and the adapter registry."""
 
     catalogue: SchemaCatalogue
     metadata: MetadataSchemas
+    json: JsonSchemaRegistry
     registry: AdapterRegistry
 
     @classmethod
     def load(cls) -> Libraries:
         root = default_schema_root()
         return cls(
-            SchemaCatalogue.load(root, lazy=True), MetadataSchemas.load(root), AdapterRegistry.discover()
+            SchemaCatalogue.load(root, lazy=True),
+            MetadataSchemas.load(root),
+            JsonSchemaRegistry.load(root),
+            AdapterRegistry.discover(),
         )
 
     def schemas(self, settings: Settings, *, warm: bool = True) -> Schemas:
         """The schemas; with ``warm`` the sets the configuration uses are compiled now."""
         if not warm:
-            return Schemas(self.catalogue, self.metadata)
+            return Schemas(self.catalogue, self.metadata, self.json)
         self.catalogue.warm(
             s.schema_uri
             for t in settings.tenants
@@ -88,7 +89,7 @@ class Libraries:
             for v in d.services
             for s in v.submission_schemas
         )
-        return Schemas(self.catalogue, self.metadata)
+        return Schemas(self.catalogue, self.metadata, self.json)
 
 
 @dataclass
@@ -148,7 +149,15 @@ async def open_gateway(
         signer, jwks = gateway_signer(keys, settings.public_url)
         blobs = BlobStore(settings.blobs_path)
         schemas = libraries.schemas(settings, warm=bool(roles & {"api", "workers"}))
-        validator = Validator(sessions, blobs, keys, schemas.catalogue, schemas.metadata, settings.limits)
+        validator = Validator(
+            sessions,
+            blobs,
+            keys,
+            schemas.catalogue,
+            schemas.metadata,
+            settings.limits,
+            json_schemas=schemas.json,
+        )
         intake = Intake(sessions, blobs, settings.limits, signer)
         gateway = Gateway(settings, engine, sessions, blobs, keys, signer, jwks, intake, validator)
         if roles & {"relay", "workers"}:
@@ -283,14 +292,6 @@ def create_app(settings: Settings, libraries: Libraries | None = None) -> FastAP
         async with open_gateway(settings, libraries=libraries) as gateway:
             app.state.gateway = gateway
             app.state.services = api_services(gateway)
-            app.state.operations = OperationsServices.build(
-                settings,
-                ReadModel(gateway.sessions),
-                topology_of(settings),
-                gateway.validator.schemas.catalogue.knows,
-                gateway.adapter_health,
-                runs_stages=gateway.broker is not None,
-            )
             log.info("gateway_started", base_url=settings.public_url)
             yield
         log.info("gateway_stopped")
@@ -313,5 +314,4 @@ def create_app(settings: Settings, libraries: Libraries | None = None) -> FastAP
     app.include_router(build_router("v1"))
     app.include_router(build_router("v2"))
     app.include_router(validate_router)
-    app.include_router(operations_router)
     return app

@@ -63,6 +63,11 @@ class AdapterBinding(_Strict):
     retry: RetryConfig = Field(default_factory=RetryConfig, description="retry policy of this binding")
 
 
+METADATA_VERSIONS = ("1.0.0", "1.1.0", "1.1.1", "1.2.0", "1.3.0", "1.5.0", "2.0.0", "2.1.0")
+"""Every metadata version the gateway supports: the versions of ``schemas/fit-connect/metadata/manifest.toml``
+(a unit test keeps the two equal)."""
+
+
 class ServiceConfig(_Strict):
     """A public service (LeiKa) a destination offers, where, and in which data formats."""
 
@@ -83,7 +88,11 @@ class DestinationConfig(_Strict):
     name: str = Field(default="", max_length=255)
     status: DestinationStatus = "active"
     services: list[ServiceConfig] = Field(min_length=1)
-    metadata_versions: list[str] = Field(default_factory=lambda: ["1.0.0"], min_length=1)
+    metadata_versions: list[str] = Field(
+        default_factory=lambda: list(METADATA_VERSIONS),
+        min_length=1,
+        description="FIT-Connect metadata versions accepted; default: every version the gateway supports",
+    )
     reply_channels: dict[str, Any] = Field(default_factory=dict)
     encryption_kid: str | None = Field(
         default=None, description="pin the current encryption key; default: the newest generated key"

@@ -24,9 +24,10 @@ import hashlib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from gateway.config.settings import Limits
+from gateway.content.declared import Declared, DeclaredAttachment, DeclaredData
 from gateway.content.parts import OpenedParts, PlaintextLimits, PlaintextMeter, SealedParts, open_parts
 from gateway.content.problems import Problem, attachment, from_rejection
 from gateway.crypto.jwe import DecryptionKeys
@@ -61,7 +62,7 @@ class JsonSchemas(Protocol):
 
 
 class NoJsonSchemas:
-    """No JSON data schema is registered yet: every JSON ``schemaUri`` is unsupported."""
+    """Without a JSON Schema registry every JSON ``schemaUri`` is unsupported."""
 
     def validate(self, schema_uri: str, document: JsonValue) -> None:
         raise UnsupportedSchemaError(
@@ -143,47 +144,30 @@ def check_content(opened: OpenedParts, subject: Subject, schemas: Schemas, limit
         metadata = schemas.metadata.validate(opened.metadata, allowed_versions=subject.metadata_versions)
     except PayloadRejected as exc:
         return [from_rejection(exc, "metadata")]
-    document: dict[str, Any] = dict(metadata.document)
-    content = _object(document.get("contentStructure"))
-    declared = [_object(a) for a in content.get("attachments", []) if isinstance(a, dict)]
-    data = _object(content.get("data")) if "data" in content else None
+    declared = Declared.of(metadata)
     problems = (
-        _service(document, subject)
-        or _attachments(declared, subject)
-        or _presence(data, opened)
-        or _hashes(data, declared, opened)
+        _service(declared, subject)
+        or _attachments(declared.attachments, subject)
+        or _presence(declared.data, opened)
+        or _hashes(declared, opened)
     )
     if problems:
         return problems
-    if data is None or opened.data is None:
+    if declared.data is None or opened.data is None:
         return []
-    return _data(data, opened.data, subject, schemas, limits)
+    return _data(declared.data, opened.data, subject, schemas, limits)
 
 
-def _object(value: object) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _hash(part: dict[str, Any]) -> str | None:
-    value = _object(part.get("hash")).get("content")
-    return value if isinstance(value, str) else None
-
-
-def _attachment_id(part: dict[str, Any]) -> str:
-    return str(part.get("attachmentId", "")).lower()
-
-
-def _service(document: dict[str, Any], subject: Subject) -> list[Problem]:
-    for key in ("publicServiceType", "publicService"):
-        identifier = _object(document.get(key)).get("identifier")
-        if isinstance(identifier, str) and identifier != subject.service_identifier:
-            detail = f"the metadata names {identifier[:200]!r}, the submission {subject.service_identifier!r}"
-            return [Problem("service-mismatch", "metadata", detail)]
+def _service(declared: Declared, subject: Subject) -> list[Problem]:
+    identifier = declared.service_identifier
+    if identifier is not None and identifier != subject.service_identifier:
+        detail = f"the metadata names {identifier[:200]!r}, the submission {subject.service_identifier!r}"
+        return [Problem("service-mismatch", "metadata", detail)]
     return []
 
 
-def _attachments(declared: list[dict[str, Any]], subject: Subject) -> list[Problem]:
-    ids = [_attachment_id(a) for a in declared]
+def _attachments(declared: tuple[DeclaredAttachment, ...], subject: Subject) -> list[Problem]:
+    ids = [a.attachment_id for a in declared]
     announced = set(subject.attachment_ids)
     problems = [
         Problem(
@@ -212,7 +196,7 @@ def _attachments(declared: list[dict[str, Any]], subject: Subject) -> list[Probl
     return problems
 
 
-def _presence(data: dict[str, Any] | None, opened: OpenedParts) -> list[Problem]:
+def _presence(data: DeclaredData | None, opened: OpenedParts) -> list[Problem]:
     if data is not None and opened.data is None:
         return [Problem("missing-data", "data", "the metadata declares data, but no encrypted data was sent")]
     if data is None and opened.data is not None:
@@ -220,16 +204,14 @@ def _presence(data: dict[str, Any] | None, opened: OpenedParts) -> list[Problem]
     return []
 
 
-def _hashes(
-    data: dict[str, Any] | None, declared: list[dict[str, Any]], opened: OpenedParts
-) -> list[Problem]:
+def _hashes(declared: Declared, opened: OpenedParts) -> list[Problem]:
     problems: list[Problem] = []
-    plaintext = opened.data
-    if data is not None and plaintext is not None and _hash(data) != hashlib.sha512(plaintext).hexdigest():
+    data, plaintext = declared.data, opened.data
+    if data is not None and plaintext is not None and data.sha512 != hashlib.sha512(plaintext).hexdigest():
         problems.append(Problem("hash-mismatch", "data", "the SHA-512 of the data differs from the metadata"))
-    for part in declared:
-        aid = _attachment_id(part)
-        if _hash(part) != opened.attachment_hashes.get(aid):
+    for part in declared.attachments:
+        aid = part.attachment_id
+        if part.sha512 != opened.attachment_hashes.get(aid):
             detail = f"the SHA-512 of attachment {aid} differs from the metadata"
             problems.append(Problem("hash-mismatch", attachment(aid), detail))
     return problems
@@ -241,11 +223,10 @@ def _offered(uri: str, offered: str) -> bool:
 
 
 def _data(
-    data: dict[str, Any], plaintext: bytes, subject: Subject, schemas: Schemas, limits: Limits
+    data: DeclaredData, plaintext: bytes, subject: Subject, schemas: Schemas, limits: Limits
 ) -> list[Problem]:
-    schema = _object(data.get("submissionSchema"))
-    uri, mime = schema.get("schemaUri"), schema.get("mimeType")
-    if not isinstance(uri, str) or not uri.strip():
+    uri, mime = data.schema_uri, data.mime_type
+    if uri is None or not uri.strip():
         return [Problem("missing-schema", "data", "the metadata names no schemaUri for the data")]
 
     def unsupported(detail: str) -> list[Problem]:

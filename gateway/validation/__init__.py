@@ -1,4 +1,5 @@
-"""Payload validation: the XSD catalogue, hardened XML and JSON parsing, metadata schemas.
+"""Payload validation: the XSD catalogue, the JSON Schema registry, hardened XML and JSON
+parsing, metadata schemas.
 
 The only home of lxml and jsonschema; every lxml parser comes from
 :mod:`gateway.validation.parsers`. Everything a caller needs is exported here; each
@@ -31,8 +32,9 @@ from gateway.validation.errors import (
     UnsupportedSchemaError,
     XmlNotWellFormedError,
 )
+from gateway.validation.json_schemas import JsonSchemaEntry, JsonSchemaRegistry
 from gateway.validation.json_strict import JsonValue, parse_json_strict
-from gateway.validation.metadata import MetadataSchemas, ValidatedMetadata
+from gateway.validation.metadata import MetadataSchemas, MetadataVersion, ValidatedMetadata
 from gateway.validation.safe_xml import DEFAULT_MAX_ELEMENTS, MAX_DEPTH
 
 __all__ = [
@@ -45,9 +47,12 @@ __all__ = [
     "EncodingViolationError",
     "Finding",
     "ImportRefusedError",
+    "JsonSchemaEntry",
+    "JsonSchemaRegistry",
     "JsonSyntaxError",
     "JsonValue",
     "MetadataSchemas",
+    "MetadataVersion",
     "MissingSchemaError",
     "NestingTooDeepError",
     "PayloadRejected",

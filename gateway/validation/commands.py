@@ -9,7 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from gateway.validation.catalogue import SchemaCatalogue, load_set
-from gateway.validation.errors import CatalogueError
+from gateway.validation.errors import CatalogueError, PayloadRejected
+from gateway.validation.json_schemas import JsonSchemaRegistry
+from gateway.validation.json_strict import parse_json_strict
 from gateway.validation.manifest import find_manifests, read_manifest
 from gateway.validation.metadata import MetadataSchemas
 from gateway.validation.xsd_loader import global_elements
@@ -17,12 +19,15 @@ from gateway.validation.xsd_loader import global_elements
 __all__ = ["check_schemas", "list_schemas"]
 
 _HEADERS = ("schemaUri", "set", "root XSD", "namespace", "message types")
+_JSON_HEADERS = ("JSON schemaUri", "set", "schema", "origin")
+_METADATA_HEADERS = ("metadata version", "schema", "origin")
 
 
 def list_schemas(root: Path) -> str:
-    """A table of every accepted ``schemaUri``: set, root XSD(s), namespace(s), type count.
+    """Tables of every accepted XML ``schemaUri`` (set, root XSD(s), namespace(s), type count),
+    JSON ``schemaUri`` (set, schema file, origin) and metadata version (schema file, origin).
 
-    Raises :class:`CatalogueError` if the catalogue does not load (run ``check`` for all
+    Raises :class:`CatalogueError` if a catalogue does not load (run ``check`` for all
     problems at once).
     """
     catalogue = SchemaCatalogue.load(root)
@@ -36,7 +41,21 @@ def list_schemas(root: Path) -> str:
         )
         for entry in catalogue.entries()
     ]
-    return _table([_HEADERS, *rows])
+    json_rows = [
+        (e.schema_uri, e.set_name, e.file, e.origin) for e in JsonSchemaRegistry.load(root).entries()
+    ]
+    metadata = MetadataSchemas.load(root)
+    folder = root / "fit-connect" / "metadata"
+    metadata_rows = [
+        (m.version, str(m.schema.relative_to(folder.resolve())), m.origin) for m in metadata.entries()
+    ]
+    return "\n\n".join(
+        [
+            _table([_HEADERS, *rows]),
+            _table([_JSON_HEADERS, *json_rows]),
+            _table([_METADATA_HEADERS, *metadata_rows]),
+        ]
+    )
 
 
 def check_schemas(root: Path) -> tuple[bool, str]:
@@ -80,6 +99,7 @@ def check_schemas(root: Path) -> tuple[bool, str]:
         SchemaCatalogue.from_sets(loaded)
     except CatalogueError as exc:
         lines.append(f"FAIL {exc.detail}")
+    lines.extend(_check_json(root))
     try:
         versions = MetadataSchemas.load(root).versions
         lines.append(f"ok   {root / 'fit-connect' / 'metadata'}: versions {', '.join(versions)}")
@@ -87,6 +107,25 @@ def check_schemas(root: Path) -> tuple[bool, str]:
         lines.append(f"FAIL {exc.detail}")
     ok = not any(line.startswith("FAIL") for line in lines)
     return ok, "\n".join(lines)
+
+
+def _check_json(root: Path) -> list[str]:
+    """Load the JSON registry, then each sample must pass or fail as its manifest says."""
+    try:
+        registry = JsonSchemaRegistry.load(root)
+    except CatalogueError as exc:
+        return [f"FAIL {exc.detail}"]
+    counts = f"{len(registry.entries())} JSON schemaUri(s), {len(registry.samples)} sample(s)"
+    lines = [f"ok   {root / 'json'}: {counts}"]
+    for sample in registry.samples:
+        try:
+            registry.validate(sample.schema_uri, parse_json_strict(sample.path.read_bytes()))
+            passed = True
+        except PayloadRejected:
+            passed = False
+        if passed != sample.valid:
+            lines.append(f"FAIL {sample.path}: expected {'valid' if sample.valid else 'invalid'}")
+    return lines
 
 
 def _failure(manifest: Path, exc: CatalogueError) -> str:

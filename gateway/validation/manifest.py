@@ -26,13 +26,17 @@ The URL map is JSON ``{"map": {"<url>": "<path relative to the set>" | null}}``.
 from __future__ import annotations
 
 import json
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gateway.validation.errors import CatalogueError
+from gateway.validation.toml_fields import array as _array
+from gateway.validation.toml_fields import local_file as _local_file
+from gateway.validation.toml_fields import read_toml
+from gateway.validation.toml_fields import table as _table
+from gateway.validation.toml_fields import text as _text
 
 __all__ = ["MANIFEST_NAME", "SchemaSpec", "SetManifest", "UriSpec", "find_manifests", "read_manifest"]
 
@@ -80,10 +84,7 @@ def find_manifests(root: Path) -> list[Path]:
 
 def read_manifest(path: Path) -> SetManifest:
     """Read and check one manifest. Raises :class:`CatalogueError` naming ``path``."""
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise CatalogueError(f"cannot read manifest: {exc}", path=str(path)) from exc
+    raw = read_toml(path)
     directory = path.parent.resolve()
     info = _table(raw.get("set"), "[set]", path)
     name = _text(info.get("name"), "set.name", path)
@@ -152,31 +153,3 @@ def _read_url_map(directory: Path, name: str, path: Path) -> dict[str, Path | No
         url: None if target is None else _local_file(directory, _text(target, url, map_path), map_path)
         for url, target in entries.items()
     }
-
-
-def _local_file(directory: Path, relative: str, path: Path) -> Path:
-    """Resolve ``relative`` inside the set folder; refuse absolute paths and escapes."""
-    candidate = (directory / relative).resolve()
-    if Path(relative).is_absolute() or not candidate.is_relative_to(directory):
-        raise CatalogueError(f"{relative!r} is outside the set folder", path=str(path))
-    if not candidate.is_file():
-        raise CatalogueError(f"{relative!r} does not exist", path=str(path))
-    return candidate
-
-
-def _table(value: Any, what: str, path: Path) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise CatalogueError(f"{what} must be a table", path=str(path))
-    return value
-
-
-def _array(value: Any, what: str, path: Path) -> list[Any]:
-    if not isinstance(value, list) or not value:
-        raise CatalogueError(f"{what} must be a non-empty array", path=str(path))
-    return value
-
-
-def _text(value: Any, what: str, path: Path) -> str:
-    if not isinstance(value, str) or not value:
-        raise CatalogueError(f"{what} must be a non-empty string", path=str(path))
-    return value

@@ -1,7 +1,11 @@
 """FIT-Connect metadata: strict parsing plus the JSON Schema of the declared version.
 
-Schemas live in ``<root>/fit-connect/metadata/<version>/metadata.schema.json`` and are
-checked and compiled once at load (``Draft202012Validator`` with a ``FormatChecker``).
+``<root>/fit-connect/metadata/manifest.toml`` lists every accepted version and the schema file it
+is checked with; ``origin`` says whether that file is FITKO's (``fitko``: its ``$id`` must be the
+version's schema.fitko.de URL) or written for this gateway (``ours``: its ``$id`` must not be
+one). Several versions may share one schema (a family). Schemas are checked and compiled once
+at load (``Draft202012Validator`` with a ``FormatChecker``; ``$ref`` only inside the file).
+
 A document selects its version through ``$schema``
 (``https://schema.fitko.de/fit-connect/metadata/<version>/metadata.schema.json``); without
 ``$schema`` it is 1.0.0. The version must be one the destination allows.
@@ -17,36 +21,39 @@ import json
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Literal
 
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import SchemaError
 
-from gateway.validation.errors import (
-    CatalogueError,
-    Finding,
-    SchemaViolationError,
-    UnsupportedSchemaError,
-)
+from gateway.validation.errors import CatalogueError, Finding, SchemaViolationError, UnsupportedSchemaError
+from gateway.validation.json_findings import raise_for_errors
 from gateway.validation.json_strict import JsonValue, parse_json_strict
-from gateway.validation.xsd_findings import MAX_FINDINGS
+from gateway.validation.toml_fields import array, local_file, read_toml, table, text
 
-__all__ = ["DEFAULT_METADATA_VERSION", "MetadataSchemas", "ValidatedMetadata", "schema_id"]
+__all__ = ["DEFAULT_METADATA_VERSION", "MetadataSchemas", "MetadataVersion", "ValidatedMetadata", "schema_id"]
 
 DEFAULT_METADATA_VERSION = "1.0.0"
-_SCHEMA_FILE = "metadata.schema.json"
+Origin = Literal["fitko", "ours"]
+_ORIGINS: tuple[Origin, ...] = ("fitko", "ours")
 _ID = re.compile(
     r"^https://schema\.fitko\.de/fit-connect/metadata/(?P<version>\d+\.\d+\.\d+)/metadata\.schema\.json$"
 )
-_MESSAGE_LIMIT = 300
-_MAX_ERRORS = 1000  # stop collecting after this many; ``total`` then says "at least"
 
 
 def schema_id(version: str) -> str:
     """The ``$schema`` / ``$id`` URL of a metadata schema version."""
     return f"https://schema.fitko.de/fit-connect/metadata/{version}/metadata.schema.json"
+
+
+@dataclass(frozen=True)
+class MetadataVersion:
+    """One accepted version: the schema file it is checked with and where that file comes from."""
+
+    version: str
+    schema: Path
+    origin: Origin
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,39 +63,48 @@ class ValidatedMetadata:
     version: str
     document: dict[str, JsonValue]
 
+    @property
+    def major(self) -> int:
+        return int(self.version.split(".", 1)[0])
+
 
 class MetadataSchemas:
     """The metadata JSON Schemas by version; immutable and thread-safe after :meth:`load`."""
 
-    def __init__(self, validators: Mapping[str, Draft202012Validator]) -> None:
-        self._validators = dict(validators)
+    def __init__(self, versions: Mapping[str, tuple[MetadataVersion, Draft202012Validator]]) -> None:
+        self._versions = dict(versions)
 
     @classmethod
     def load(cls, root: Path) -> MetadataSchemas:
-        """Load ``<root>/fit-connect/metadata/*/metadata.schema.json``.
+        """Load the versions of ``<root>/fit-connect/metadata/manifest.toml``.
 
-        Raises :class:`CatalogueError` if a schema is unreadable, invalid, or its ``$id``
-        does not name its folder's version.
+        Raises :class:`CatalogueError` if the manifest or a schema is unreadable or invalid, or a
+        schema's ``$id`` does not fit its origin.
         """
-        validators: dict[str, Draft202012Validator] = {}
-        for path in sorted((root / "fit-connect" / "metadata").glob(f"*/{_SCHEMA_FILE}")):
-            version = path.parent.name
-            try:
-                schema = json.loads(path.read_text(encoding="utf-8"))
-                Draft202012Validator.check_schema(schema)
-            except (OSError, ValueError, SchemaError) as exc:
-                raise CatalogueError(f"invalid metadata schema: {exc}", path=str(path)) from exc
-            if schema.get("$id") != schema_id(version):
-                raise CatalogueError(f"$id does not match version {version}", path=str(path))
-            validators[version] = Draft202012Validator(schema, format_checker=FormatChecker())
-        if not validators:
-            raise CatalogueError("no metadata schemas found", path=str(root / "fit-connect" / "metadata"))
-        return cls(validators)
+        folder = root / "fit-connect" / "metadata"
+        manifest = folder / "manifest.toml"
+        if not manifest.is_file():
+            raise CatalogueError("no metadata manifest found", path=str(manifest))
+        compiled: dict[Path, Draft202012Validator] = {}
+        versions: dict[str, tuple[MetadataVersion, Draft202012Validator]] = {}
+        for raw in array(read_toml(manifest).get("version"), "version", manifest):
+            entry = _entry(folder, table(raw, "[[version]]", manifest), manifest)
+            if entry.version in versions:
+                raise CatalogueError(f"version {entry.version} is listed twice", path=str(manifest))
+            if entry.schema not in compiled:
+                compiled[entry.schema] = _compile(entry.schema)
+            _check_id(entry, compiled[entry.schema])
+            versions[entry.version] = (entry, compiled[entry.schema])
+        return cls(versions)
 
     @property
     def versions(self) -> tuple[str, ...]:
-        """The loaded schema versions, sorted."""
-        return tuple(sorted(self._validators))
+        """The accepted versions, in version order."""
+        return tuple(sorted(self._versions, key=_version_key))
+
+    def entries(self) -> tuple[MetadataVersion, ...]:
+        """Every accepted version with its schema file and origin, in version order."""
+        return tuple(self._versions[v][0] for v in self.versions)
 
     def validate(self, data: bytes, *, allowed_versions: Collection[str]) -> ValidatedMetadata:
         """Parse ``data`` strictly and validate it against its declared metadata version.
@@ -101,7 +117,7 @@ class MetadataSchemas:
         if not isinstance(document, dict):
             raise SchemaViolationError(
                 "metadata must be a JSON object",
-                findings=[Finding(line=None, path="$", message="not an object")],
+                findings=[Finding(line=None, path="", message="not an object")],
             )
         version = _declared_version(document.get("$schema", schema_id(DEFAULT_METADATA_VERSION)))
         if version not in allowed_versions:
@@ -109,21 +125,51 @@ class MetadataSchemas:
                 f"metadata version {version} is not accepted by this destination",
                 schema_uri=schema_id(version),
             )
-        validator = self._validators.get(version)
-        if validator is None:
+        loaded = self._versions.get(version)
+        if loaded is None:
             raise UnsupportedSchemaError(
                 f"metadata version {version} is not supported by this gateway",
                 schema_uri=schema_id(version),
             )
-        errors = sorted(islice(validator.iter_errors(document), _MAX_ERRORS), key=_error_path)
-        if errors:
-            findings = [_finding(error) for error in errors[:MAX_FINDINGS]]
-            raise SchemaViolationError(
-                f"{len(errors)} metadata schema violation(s) against version {version}",
-                findings=findings,
-                total=len(errors),
-            )
+        raise_for_errors(loaded[1], document, f"metadata version {version}")
         return ValidatedMetadata(version=version, document=document)
+
+
+def _entry(folder: Path, item: dict[str, object], manifest: Path) -> MetadataVersion:
+    version = text(item.get("version"), "version.version", manifest)
+    if not re.fullmatch(r"\d+\.\d+\.\d+", version):
+        raise CatalogueError(f"version {version!r} is not <major>.<minor>.<patch>", path=str(manifest))
+    origin = text(item.get("origin"), "version.origin", manifest)
+    if origin not in _ORIGINS:
+        raise CatalogueError(f"version {version}: origin must be one of {_ORIGINS}", path=str(manifest))
+    schema = local_file(folder, text(item.get("schema"), "version.schema", manifest), manifest)
+    return MetadataVersion(version=version, schema=schema, origin="fitko" if origin == "fitko" else "ours")
+
+
+def _compile(path: Path) -> Draft202012Validator:
+    try:
+        schema = json.loads(path.read_text(encoding="utf-8"))
+        Draft202012Validator.check_schema(schema)
+    except (OSError, ValueError, SchemaError) as exc:
+        raise CatalogueError(f"invalid metadata schema: {exc}", path=str(path)) from exc
+    return Draft202012Validator(schema, format_checker=FormatChecker())
+
+
+def _check_id(entry: MetadataVersion, validator: Draft202012Validator) -> None:
+    """FITKO's file carries its version's URL as ``$id``; ours never claims a FITKO URL."""
+    schema_id_ = validator.schema.get("$id") if isinstance(validator.schema, dict) else None
+    if entry.origin == "fitko" and schema_id_ != schema_id(entry.version):
+        raise CatalogueError(f"$id does not match version {entry.version}", path=str(entry.schema))
+    if entry.origin == "ours" and (
+        not isinstance(schema_id_, str) or schema_id_.startswith("https://schema.fitko.de/")
+    ):
+        raise CatalogueError(
+            "a schema of our own must have an $id outside schema.fitko.de", path=str(entry.schema)
+        )
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
 
 
 def _declared_version(value: JsonValue) -> str:
@@ -132,14 +178,3 @@ def _declared_version(value: JsonValue) -> str:
         shown = value[:120] if isinstance(value, str) else type(value).__name__
         raise UnsupportedSchemaError(f"unknown metadata $schema {shown!r}", schema_uri=str(shown))
     return match.group("version")
-
-
-def _error_path(error: Any) -> str:
-    return str(error.json_path)
-
-
-def _finding(error: Any) -> Finding:
-    message = str(error.message)
-    if len(message) > _MESSAGE_LIMIT:
-        message = message[: _MESSAGE_LIMIT - 1] + "…"
-    return Finding(line=None, path=str(error.json_path), message=message)

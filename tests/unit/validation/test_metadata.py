@@ -53,7 +53,6 @@ def test_minimal_instance_is_valid(metadata_schemas: MetadataSchemas) -> None:
     result = metadata_schemas.validate(encode(MINIMAL), allowed_versions=ALLOWED)
     assert result.version == "1.0.0"
     assert result.document["publicServiceType"] == MINIMAL["publicServiceType"]
-    assert metadata_schemas.versions == ("1.0.0",)
 
 
 def test_missing_schema_property_means_1_0_0(metadata_schemas: MetadataSchemas) -> None:
@@ -70,7 +69,7 @@ def test_upper_case_hash_fails_the_pattern(metadata_schemas: MetadataSchemas) ->
         metadata_schemas.validate(encode(document), allowed_versions=ALLOWED)
     (finding,) = caught.value.findings
     assert caught.value.slug == "schema-violation"
-    assert finding.path == "$.contentStructure.data.hash.content"
+    assert finding.path == "/contentStructure/data/hash/content"
     assert finding.line is None and "does not match" in finding.message
 
 
@@ -81,7 +80,7 @@ def test_formats_are_checked(metadata_schemas: MetadataSchemas) -> None:
     with pytest.raises(SchemaViolationError) as caught:
         metadata_schemas.validate(encode(document), allowed_versions=ALLOWED)
     paths = [f.path for f in caught.value.findings]
-    assert paths == ["$.contentStructure.attachments[0].attachmentId", "$.replyChannel.eMail.address"]
+    assert paths == ["/contentStructure/attachments/0/attachmentId", "/replyChannel/eMail/address"]
 
 
 def test_findings_are_capped_at_twenty(metadata_schemas: MetadataSchemas) -> None:
@@ -112,9 +111,9 @@ def test_unknown_or_unallowed_version_is_unsupported(
 
 
 def test_allowed_but_unloaded_version_is_unsupported(metadata_schemas: MetadataSchemas) -> None:
-    document = {**MINIMAL, "$schema": SCHEMA_1_0_0.replace("1.0.0", "1.2.0")}
+    document = {**MINIMAL, "$schema": SCHEMA_1_0_0.replace("1.0.0", "1.4.0")}
     with pytest.raises(UnsupportedSchemaError, match="not supported by this gateway"):
-        metadata_schemas.validate(encode(document), allowed_versions={"1.0.0", "1.2.0"})
+        metadata_schemas.validate(encode(document), allowed_versions={"1.0.0", "1.4.0"})
 
 
 def test_version_not_allowed_by_the_destination(metadata_schemas: MetadataSchemas) -> None:
@@ -134,17 +133,31 @@ def test_metadata_is_parsed_strictly(metadata_schemas: MetadataSchemas) -> None:
         metadata_schemas.validate(data, allowed_versions=ALLOWED)
 
 
-def test_schema_id_must_match_its_folder(tmp_path: Path, schema_root: Path) -> None:
-    target = tmp_path / "fit-connect" / "metadata" / "2.0.0"
-    target.mkdir(parents=True)
+def write_manifest(root: Path, body: str) -> Path:
+    folder = root / "fit-connect" / "metadata"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "manifest.toml").write_text(body, encoding="utf-8")
+    return folder
+
+
+def test_a_fitko_schema_must_carry_its_version_url(tmp_path: Path, schema_root: Path) -> None:
+    folder = write_manifest(tmp_path, '[[version]]\nversion = "2.0.0"\nschema = "x.json"\norigin = "fitko"\n')
     source = schema_root / "fit-connect" / "metadata" / "1.0.0" / "metadata.schema.json"
-    (target / "metadata.schema.json").write_bytes(source.read_bytes())
+    (folder / "x.json").write_bytes(source.read_bytes())
     with pytest.raises(CatalogueError, match="does not match version 2.0.0"):
         MetadataSchemas.load(tmp_path)
 
 
-def test_no_schemas_is_a_catalogue_error(tmp_path: Path) -> None:
-    with pytest.raises(CatalogueError, match="no metadata schemas"):
+def test_a_schema_of_our_own_never_claims_a_fitko_url(tmp_path: Path, schema_root: Path) -> None:
+    folder = write_manifest(tmp_path, '[[version]]\nversion = "1.0.0"\nschema = "x.json"\norigin = "ours"\n')
+    source = schema_root / "fit-connect" / "metadata" / "1.0.0" / "metadata.schema.json"
+    (folder / "x.json").write_bytes(source.read_bytes())
+    with pytest.raises(CatalogueError, match="outside schema.fitko.de"):
+        MetadataSchemas.load(tmp_path)
+
+
+def test_no_manifest_is_a_catalogue_error(tmp_path: Path) -> None:
+    with pytest.raises(CatalogueError, match="no metadata manifest"):
         MetadataSchemas.load(tmp_path)
 
 
