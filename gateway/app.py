@@ -28,6 +28,8 @@ from gateway.adapters.host import AdapterHealth, AdapterRegistry, BoundAdapter
 from gateway.api import docs, openapi, problems
 from gateway.api.auth import router as auth_router
 from gateway.api.deps import ApiServices
+from gateway.api.operations import OperationsServices
+from gateway.api.operations import router as operations_router
 from gateway.api.submissions import build_router
 from gateway.api.throttle import Throttle
 from gateway.api.tokens import TokenIssuer
@@ -51,6 +53,7 @@ from gateway.stages.validate import Validator
 from gateway.store.blobs import BlobStore
 from gateway.store.db import open_database
 from gateway.store.outbox import DatabaseOutbox
+from gateway.store.readmodel import ReadModel
 from gateway.validation import JsonSchemaRegistry, MetadataSchemas, SchemaCatalogue, default_schema_root
 
 log = structlog.get_logger()
@@ -292,6 +295,14 @@ def create_app(settings: Settings, libraries: Libraries | None = None) -> FastAP
         async with open_gateway(settings, libraries=libraries) as gateway:
             app.state.gateway = gateway
             app.state.services = api_services(gateway)
+            app.state.operations = OperationsServices.build(
+                settings,
+                ReadModel(gateway.sessions),
+                topology_of(settings),
+                gateway.validator.schemas.catalogue.knows,
+                gateway.adapter_health,
+                runs_stages=gateway.broker is not None,
+            )
             log.info("gateway_started", base_url=settings.public_url)
             yield
         log.info("gateway_stopped")
@@ -314,4 +325,5 @@ def create_app(settings: Settings, libraries: Libraries | None = None) -> FastAP
     app.include_router(build_router("v1"))
     app.include_router(build_router("v2"))
     app.include_router(validate_router)
+    app.include_router(operations_router)
     return app
