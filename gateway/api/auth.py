@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from typing import Annotated, Any
 from urllib.parse import parse_qs, unquote_plus
@@ -19,6 +18,7 @@ from gateway.api.deps import LimitsOf, Sessions, Tokens
 from gateway.api.tokens import AUDIENCE, TokenIssuer
 from gateway.crypto.secrets import verify_secret
 from gateway.errors import AuthenticationError, InvalidRequestError
+from gateway.pools import Pool, run_in
 from gateway.store.models import Client
 
 __all__ = ["AUDIENCE", "BEARER", "CurrentClient", "TokenIssuer", "require_client", "router"]
@@ -98,7 +98,7 @@ async def token(request: Request, sessions: Sessions, limits: LimitsOf, tokens: 
     async with sessions() as session:
         client = await session.get(Client, client_id) if client_id else None
     stored = client.secret_hash if client else None
-    if not await asyncio.to_thread(verify_secret, secret, stored) or client is None:
+    if not await run_in(Pool.AUTH, verify_secret, secret, stored) or client is None:
         raise AuthenticationError("unknown client or wrong secret", slug="invalid-client")
     access_token, scope = tokens.issue(client)
     return JSONResponse(
