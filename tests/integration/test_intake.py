@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from gateway.config.model import METADATA_VERSIONS
 from gateway.crypto.jws import sign_hs256
 from tests.conftest import ACTIVE, INACTIVE, OTHER, XBAU
 from tests.helpers import (
@@ -110,7 +111,7 @@ async def test_v2_uses_public_service_names(api: httpx.AsyncClient, auth: dict[s
 
 async def test_destination_and_public_key(api: httpx.AsyncClient, auth: dict[str, str]) -> None:
     destination = (await api.get(f"/v1/destinations/{ACTIVE}", headers=auth)).json()
-    assert destination["status"] == "active" and destination["metadataVersions"] == ["1.0.0"]
+    assert destination["status"] == "active" and destination["metadataVersions"] == list(METADATA_VERSIONS)
     key = (await api.get(f"/v1/destinations/{ACTIVE}/keys/{destination['encryptionKid']}")).json()
     assert key["key_ops"] == ["wrapKey"] and key["alg"] == "RSA-OAEP-256" and key["e"] == "AQAB"
     assert len(key["n"]) >= 683 and key["x5c"] and "d" not in key
