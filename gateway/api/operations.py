@@ -56,7 +56,14 @@ class OperationsServices:
             for s in v.submission_schemas
         ]
         readiness = Readiness(
-            read, uris, knows, adapters, url if runs_stages else None, topology.validate_queue
+            read,
+            uris,
+            knows,
+            adapters,
+            url if runs_stages else None,
+            topology.validate_queue,
+            settings.blobs_path,
+            settings.limits.min_free_blob_bytes,
         )
         return cls(read, readiness, topology, url)
 

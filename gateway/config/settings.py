@@ -41,6 +41,9 @@ class Limits(BaseModel):
         64 * MB, gt=0, description="plaintext of all parts of a dry run together (attachments included)"
     )
     max_dry_runs_per_client: int = Field(2, ge=1, description="dry runs in progress per client; more is 429")
+    min_free_blob_bytes: int = Field(
+        64 * MB, ge=0, description="free space on the blob disk below which /readyz fails"
+    )
 
 
 class HttpSettings(BaseModel):
@@ -64,6 +67,9 @@ class HttpSettings(BaseModel):
     token_requests_per_minute: int = Field(600, ge=1, description="POST /token per address; more is 429")
     failed_auth_per_minute: int = Field(
         60, ge=1, description="failed authentications per address; beyond, credentials get 429"
+    )
+    not_found_per_minute: int = Field(
+        300, ge=1, description="404 answers per client (token subject, else address); beyond, 429"
     )
 
 

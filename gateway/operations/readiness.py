@@ -1,13 +1,16 @@
 """Readiness: may this process take work? Each check names what it looked at and, if it failed,
 why: the database answers; RabbitMQ answers and has the topology (only where this process runs
 stages on RabbitMQ); the schema catalogue knows every configured ``schemaUri``; every adapter
-binding passed its latest ``check()`` (run by the workers at start)."""
+binding passed its latest ``check()`` (run by the workers at start); the blob disk has room
+for uploads (``limits.min_free_blob_bytes``)."""
 
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from gateway.adapters.host import AdapterHealth
 from gateway.broker import BrokerUnavailableError
@@ -36,10 +39,14 @@ class Readiness:
     adapters: AdapterHealth
     amqp_url: str | None = None
     queue: str = ""  #: a work queue that must exist on the broker
+    blobs: Path | None = None  #: the blob directory, whose disk must keep ``min_free_bytes`` free
+    min_free_bytes: int = 0
 
     async def checks(self) -> list[Check]:
         """Every check, the failing ones with their reason."""
         checks = [await self._database()]
+        if self.blobs is not None:
+            checks.append(self._disk(self.blobs))
         if self.amqp_url:
             checks.append(await self._broker(self.amqp_url))
         unknown = [uri for uri in self.schema_uris if not self.knows(uri)]
@@ -51,6 +58,22 @@ class Readiness:
             for r in self.adapters.results()
         ]
         return checks
+
+    def _disk(self, blobs: Path) -> Check:
+        """Room on the blob disk; intake answers 507 storage-full once it is gone."""
+        existing = next((p for p in (blobs, *blobs.parents) if p.exists()), blobs)
+        try:
+            free = shutil.disk_usage(existing).free
+        except OSError as exc:
+            return Check("blob disk", False, f"{existing}: {exc.strerror or exc}")
+        if free < self.min_free_bytes:
+            mib = 1024 * 1024
+            return Check(
+                "blob disk",
+                False,
+                f"{free // mib} MiB free under {existing}, below {self.min_free_bytes // mib} MiB",
+            )
+        return Check("blob disk", True)
 
     async def _database(self) -> Check:
         try:
