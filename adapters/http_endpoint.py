@@ -177,13 +177,7 @@ def envelope(submission: Submission, names: list[str]) -> dict[str, Any]:
     """Everything about the submission except the data and attachment contents."""
     tags = submission.authentication_tags
     return {
-        "submissionId": submission.submission_id,
-        "caseId": submission.case_id,
-        "destinationId": submission.destination_id,
-        "service": {"identifier": submission.service.identifier, "name": submission.service.name},
-        "schemaUri": submission.schema_uri,
-        "mimeType": submission.mime_type,
-        "submittedAt": submission.submitted_at.isoformat() if submission.submitted_at else None,
+        **submission.describe(),
         "metadata": dict(submission.metadata),
         "authenticationTags": {
             "metadata": tags.metadata,

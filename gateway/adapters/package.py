@@ -195,13 +195,7 @@ async def _write_package(
     manifest = {
         "manifestVersion": "1.0",
         "generator": "xoev-gateway",
-        "submissionId": submission.submission_id,
-        "caseId": submission.case_id,
-        "destinationId": submission.destination_id,
-        "service": {"identifier": submission.service.identifier, "name": submission.service.name},
-        "schemaUri": submission.schema_uri,
-        "mimeType": submission.mime_type,
-        "submittedAt": submission.submitted_at.isoformat() if submission.submitted_at else None,
+        **submission.describe(),
         "deliveredAt": delivered_at.isoformat(),
         "files": files,
     }

@@ -121,6 +121,19 @@ class Submission:
     attachments: Sequence[AttachmentView] = ()
     submitted_at: datetime | None = None  #: when the sender submitted it, if known
 
+    def describe(self) -> dict[str, Any]:
+        """Ids, service, schema and submission time as JSON values: what a package manifest or
+        a delivery envelope names about the submission (never its content)."""
+        return {
+            "submissionId": self.submission_id,
+            "caseId": self.case_id,
+            "destinationId": self.destination_id,
+            "service": {"identifier": self.service.identifier, "name": self.service.name},
+            "schemaUri": self.schema_uri,
+            "mimeType": self.mime_type,
+            "submittedAt": self.submitted_at.isoformat() if self.submitted_at else None,
+        }
+
     @property
     def idempotency_key(self) -> str:
         """The key under which a Fachverfahren should deduplicate: the submission id."""
