@@ -3,7 +3,8 @@
 One row per call: the attempt number, the configured adapter name, the outcome, the latency, and
 what the call left behind: on success the vendor's reference and note (``Receipt``), on failure
 the error, its class and the vendor's code (``PermanentDeliveryError.code``). Operators read a
-submission's attempts with :func:`attempts_of`.
+submission's attempts with :func:`attempts_of`. Each attempt has its audit entry (its number,
+adapter, outcome, error class, the vendor's code and reference; no free text).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway.store.audit import Entry, record
 from gateway.store.models import DeliveryAttempt
 
 __all__ = ["Attempt", "AttemptOutcome", "attempts_of", "record_attempt"]
@@ -61,6 +63,17 @@ def record_attempt(session: AsyncSession, attempt: Attempt) -> None:
             detail=_cut(attempt.detail, 2000),
             reference=_cut(attempt.reference, 255),
         )
+    )
+    detail = {
+        "attempt": attempt.attempt,
+        "adapter": attempt.adapter,
+        "error_class": attempt.error_class,
+        "code": attempt.code,
+        "reference": attempt.reference,
+    }
+    record(
+        session,
+        Entry("delivery.attempt", attempt.submission_id, outcome=attempt.outcome.value, detail=detail),
     )
 
 

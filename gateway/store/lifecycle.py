@@ -9,20 +9,23 @@ every stage uses to take a step.
                                                    └──▶ parked
 
 A step is an ``UPDATE … WHERE id = :id AND status = :from``: of two concurrent workers exactly
-one takes it, the other learns that it lost (``False``) and leaves the record alone.
+one takes it, the other learns that it lost (``False``) and leaves the record alone. Every step,
+and the creation, adds its entry to the audit log in the same transaction.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import ColumnElement, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway.store.audit import Entry, record
 from gateway.store.models import Submission, utcnow
 
-__all__ = ["STEPS", "SubmissionStatus", "still", "transition"]
+__all__ = ["STEPS", "SubmissionStatus", "add_submission", "still", "transition"]
 
 
 class SubmissionStatus(enum.StrEnum):
@@ -70,15 +73,37 @@ async def transition(
     source: SubmissionStatus,
     target: SubmissionStatus,
     *conditions: ColumnElement[bool],
+    evidence: Mapping[str, Any] | None = None,
     **values: Any,
 ) -> bool:
     """Move the submission from ``source`` to ``target`` (with ``values``, if it meets
-    ``conditions``) in ``session``'s transaction; ``False`` if it is not in ``source`` any more.
-    Raises ``ValueError`` for a step the lifecycle does not allow."""
+    ``conditions``) in ``session``'s transaction, its audit entry carrying ``evidence``;
+    ``False`` if it is not in ``source`` any more. Raises ``ValueError`` for a step the
+    lifecycle does not allow."""
     if target not in STEPS[source]:
         raise ValueError(f"a submission cannot go from {source} to {target}")
     changed = {**values, "status": target, "updated_at": utcnow()}
-    return await _guarded(session, submission_id, source, changed, conditions)
+    moved = await _guarded(session, submission_id, source, changed, conditions)
+    if moved:
+        detail = {"from": source.value, **(evidence or {})}
+        record(
+            session, Entry(f"submission.{target.value}", submission_id, outcome=target.value, detail=detail)
+        )
+    return moved
+
+
+def add_submission(session: AsyncSession, submission: Submission) -> None:
+    """Add a new ``created`` submission to ``session``'s transaction, with its audit entry."""
+    session.add(submission)
+    entry = Entry(
+        "submission.created",
+        submission.id,
+        submission.case_id,
+        submission.destination_id,
+        outcome=SubmissionStatus.CREATED.value,
+        detail={"service": submission.service_identifier},
+    )
+    record(session, entry)
 
 
 async def still(

@@ -149,3 +149,21 @@ class ParkedMessage(Base):
     submission_id: Mapped[str | None] = mapped_column(String(36), index=True)
     reason: Mapped[str] = mapped_column(Text)
     parked_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class AuditEntry(Base):
+    """One entry of the hash-chained audit log; written and verified through
+    :mod:`gateway.store.audit`, never updated or deleted."""
+
+    __tablename__ = "audit_log"
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[dt.datetime]
+    actor: Mapped[str] = mapped_column(String(160))  #: ``gateway``, a client id, ``operator:<name>``
+    action: Mapped[str] = mapped_column(String(64))
+    submission_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    case_id: Mapped[str | None] = mapped_column(String(36))
+    destination_id: Mapped[str | None] = mapped_column(String(36))
+    outcome: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]]  #: ids, ciphertext hashes, authentication tags; never plaintext
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))

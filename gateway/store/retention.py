@@ -12,7 +12,8 @@ Deleting is one transaction per submission (its row locked and still in the stat
 selected in: its blob columns cleared, its attachment rows removed), then the files: so a row
 never points to a deleted blob, a crash in between leaves files for the orphan sweep, and a
 repeated or concurrent purge deletes nothing twice. Events, authentication tags and the
-submission row stay.
+submission row stay; the deletion has its audit entry (rule and number of blobs) in that
+transaction.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from sqlalchemy import ColumnElement, CompoundSelect, delete, exists, or_, selec
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.config.settings import RetentionSettings
+from gateway.store.audit import Entry, record
 from gateway.store.blobs import BlobStore
 from gateway.store.lifecycle import SubmissionStatus
 from gateway.store.models import Attachment, Submission
@@ -90,6 +92,8 @@ async def purge(sessions: async_sessionmaker[AsyncSession], blobs: BlobStore, du
             return 0
         row.metadata_blob = row.data_blob = None
         await session.execute(delete(Attachment).where(Attachment.submission_id == due.submission_id))
+        detail = {"rule": due.rule, "blobs": len(names)}
+        record(session, Entry("content.deleted", due.submission_id, outcome="deleted", detail=detail))
     for name in names:
         blobs.delete(name)
     log.info(

@@ -11,6 +11,7 @@ with the same parts (its first answer was lost) answers as the first did.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -30,10 +31,12 @@ from gateway.errors import (
     NotFoundError,
     PayloadTooLargeError,
 )
+from gateway.events.log import add_event
 from gateway.events.sets import SetSigner
 from gateway.routing.routes import stage_row
+from gateway.store import audit
 from gateway.store.blobs import BlobStore
-from gateway.store.lifecycle import SubmissionStatus, still, transition
+from gateway.store.lifecycle import SubmissionStatus, add_submission, still, transition
 from gateway.store.models import Attachment, Destination, DestinationKey, Event, Submission
 
 log = structlog.get_logger()
@@ -111,9 +114,10 @@ class Intake:
         )
         token = await self.signer.sign("create-submission", submission.id, submission.case_id, {})
         async with self.sessions.begin() as session:
-            session.add(submission)
+            audit.acting(session, principal.client_id)
+            add_submission(session, submission)
             await session.flush()
-            session.add(_event(submission, "create-submission", token))
+            add_event(session, submission, "create-submission", token)
         log.info("submission_created", submission_id=submission.id, destination_id=submission.destination_id)
         return submission
 
@@ -156,6 +160,7 @@ class Intake:
         if declared_length is not None and declared_length > budget:
             raise PayloadTooLargeError(f"attachment larger than {budget} bytes")
         scanner = CompactScanner(kids)
+        digest = hashlib.sha256()
         received = 0
 
         def inspect(chunk: bytes) -> None:
@@ -164,6 +169,7 @@ class Intake:
             if received > budget:
                 raise PayloadTooLargeError(f"attachment larger than {budget} bytes")
             scanner.feed(chunk)
+            digest.update(chunk)
 
         try:
             blob, size = await self.blobs.write_stream(body, inspect)
@@ -174,7 +180,13 @@ class Intake:
         except JweFormatError as exc:
             self.blobs.delete(blob)
             raise _jwe_error(exc) from exc
-        replaced = await self._record_attachment(submission_id, attachment_id, blob, size, jwe)
+        detail = {
+            "attachment_id": attachment_id,
+            "authentication_tag": jwe.tag,
+            "ciphertext_sha256": digest.hexdigest(),
+        }
+        stored = audit.Entry("attachment.stored", submission_id, detail=detail, actor=principal.client_id)
+        replaced = await self._record_attachment(submission_id, attachment_id, blob, size, jwe, stored)
         if replaced:
             self.blobs.delete(replaced)
         log.info("attachment_uploaded", submission_id=submission_id, attachment_id=attachment_id, size=size)
@@ -196,7 +208,13 @@ class Intake:
         return result
 
     async def _record_attachment(
-        self, submission_id: str, attachment_id: str, blob: str, size: int, jwe: CompactJwe
+        self,
+        submission_id: str,
+        attachment_id: str,
+        blob: str,
+        size: int,
+        jwe: CompactJwe,
+        stored: audit.Entry,
     ) -> str | None:
         async def record(session: AsyncSession) -> str | None:
             if not await still(session, submission_id, S.CREATED):
@@ -213,6 +231,7 @@ class Intake:
                     uploaded_at=_now(),
                 )
             )
+            audit.record(session, stored)
             return replaced
 
         return await self._referencing([blob], record)
@@ -260,19 +279,25 @@ class Intake:
                 self.blobs.delete(blob)
             raise
 
+        ciphertext = {"metadata": audit.sha256(encrypted_metadata)}
+        if encrypted_data is not None:
+            ciphertext["data"] = audit.sha256(encrypted_data)
+
         async def record(session: AsyncSession) -> bool:
+            audit.acting(session, principal.client_id)
             submitted = await transition(
                 session,
                 submission_id,
                 S.CREATED,
                 S.SUBMITTED,
+                evidence={"authentication_tags": tags, "ciphertext_sha256": ciphertext},
                 metadata_blob=blobs[0],
                 data_blob=blobs[1] if len(blobs) > 1 else None,
                 authentication_tags=tags,
                 submitted_at=_now(),
             )
             if submitted:
-                session.add(_event(submission, "submit-submission", token))
+                add_event(session, submission, "submit-submission", token)
                 session.add(stage_row("validate", submission))
             return submitted
 
@@ -315,7 +340,3 @@ class Intake:
                 select(Event.token).where(Event.case_id == submission.case_id).order_by(Event.id)
             )
             return list(tokens)
-
-
-def _event(submission: Submission, name: str, token: str) -> Event:
-    return Event(case_id=submission.case_id, submission_id=submission.id, event=name, token=token)
