@@ -315,6 +315,7 @@ def create_app(settings: Settings, libraries: Libraries | None = None) -> FastAP
         openapi_tags=openapi.TAGS,
         docs_url=None,  # docs.install serves both pages without a CDN
         redoc_url=None,
+        redirect_slashes=False,  # a decoded "../" or "%2f" id is a 404, never a redirect elsewhere
     )
     problems.install(app)
     docs.install(app)

@@ -10,6 +10,9 @@
 * **Failed authentications**: every 401 costs its address a token of a bucket of
   ``http.failed_auth_per_minute``; while it is empty, requests from that address that carry
   credentials get **429** before any secret is checked.
+* **Guessing ids**: every 404 costs its client (as for concurrency) a token of a bucket of
+  ``http.not_found_per_minute``; while it is empty, the client's requests get **429**, each
+  logged as ``enumeration_suspected``.
 
 The buckets refill continuously and are kept for the most recent addresses only, so the memory
 they take is bounded however many addresses a client uses.
@@ -105,6 +108,7 @@ class Throttle:
         self.tokens = tokens
         self.token_requests = Buckets(limits.token_requests_per_minute)
         self.failed_auth = Buckets(limits.failed_auth_per_minute)
+        self.not_found = Buckets(limits.not_found_per_minute)
         self.in_flight = 0
         self.per_client: Counter[str] = Counter()
 
@@ -125,6 +129,11 @@ class Throttle:
                 await self._refuse(scope, receive, send, 429, "too-many-requests", wait, address)
                 return
         client = self._client_of(authorization) or f"address:{address}"
+        wait = self.not_found.wait(client, now)
+        if wait:
+            log.warning("enumeration_suspected", client=client, address=address, path=scope["path"])
+            await self._refuse(scope, receive, send, 429, "too-many-requests", wait, address)
+            return
         if (
             self.in_flight >= self.limits.max_concurrent_requests
             or self.per_client[client] >= self.limits.max_concurrent_per_client
@@ -137,6 +146,8 @@ class Throttle:
         async def watching(message: Message) -> None:
             if message["type"] == "http.response.start" and message["status"] == 401:
                 self.failed_auth.take(address, time.monotonic())
+            elif message["type"] == "http.response.start" and message["status"] == 404:
+                self.not_found.take(client, time.monotonic())
             await send(message)
 
         try:

@@ -17,13 +17,16 @@ from gateway.errors import ServiceUnavailableError, StorageFullError, Unavailabl
 #: The exception classes worth asking :func:`unavailable` about.
 DATABASE_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, OSError)
 
-#: SQLite result codes (primary, the low byte): busy, locked, I/O error, cannot open; full.
-_SQLITE_BUSY = {5, 6, 10, 14}
+#: SQLite result codes (primary, the low byte): busy, locked, read-only, I/O error, cannot open;
+#: full.
+_SQLITE_BUSY = {5, 6, 8, 10, 14}
 _SQLITE_FULL = 13
 #: PostgreSQL SQLSTATEs: connection exception (08…), insufficient resources (53…), operator
-#: intervention (57P…: shutdown, cannot connect now), serialization failure, deadlock, lock timeout.
+#: intervention (57P…: shutdown, cannot connect now), serialization failure, deadlock, lock timeout,
+#: a read-only transaction (a standby after failover) and a revoked privilege: writes refused, so
+#: the request fails closed and may be retried once an operator restored them.
 _PG_PREFIXES = ("08", "53", "57P")
-_PG_CODES = {"40001", "40P01", "55P03"}
+_PG_CODES = {"40001", "40P01", "55P03", "25006", "42501"}
 _PG_DISK_FULL = "53100"
 
 
