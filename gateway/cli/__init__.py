@@ -141,6 +141,12 @@ def _parser() -> argparse.ArgumentParser:
     trace = command(sub, "trace", "one submission's timeline across every hop", commands.cmd_trace)
     trace.add_argument("reference", help="submission id or case id")
     trace.add_argument("--json", action="store_true", help="machine-readable output")
+
+    audit = group("audit", "the hash-chained audit log")
+    command(audit, "verify", "check the whole chain; report the first broken link", commands.cmd_audit)
+    command(audit, "show", "one submission's entries", commands.cmd_audit).add_argument(
+        "submission", help="submission id"
+    )
     return parser
 
 

@@ -292,3 +292,11 @@ def cmd_trace(args: argparse.Namespace) -> int:
     else:
         console().print(render_timeline(timeline))
     return Exit.OK
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    """``xgw audit verify``: exit 1 at the first broken link; ``xgw audit show SUBMISSION``."""
+    from gateway.cli.audit import show, verify
+
+    settings = _settings(args)
+    return verify(settings) if args.action == "verify" else show(settings, args.submission)

@@ -12,7 +12,7 @@ The store's hooks call :func:`record` inside the transaction of the change they 
 entries are chained when that transaction commits (the session's ``before_commit``), so they
 commit or roll back with the change. Appends are serialized: on PostgreSQL by
 ``pg_advisory_xact_lock(AUDIT_LOCK)``, taken after everything else the transaction writes, just
-before the chain's head is read; SQLite has one writer, whose lock the change has taken already.
+before the chain's head is read; on SQLite by its one write lock.
 """
 
 from __future__ import annotations
@@ -161,6 +161,17 @@ def _with_ids(session: Session, pending: list[Entry]) -> list[Entry]:
     ]
 
 
+def _serialize(session: Session) -> None:
+    """Hold off every other append until this transaction ends: PostgreSQL's advisory lock; on
+    SQLite, a write that changes nothing takes the one write lock (a transaction that wrote
+    nothing before would otherwise read the head outside its write transaction)."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_LOCK})
+    elif dialect == "sqlite":
+        session.execute(text("UPDATE audit_log SET seq = seq WHERE 0"))
+
+
 def _append(session: Session) -> None:
     """Chain the transaction's pending entries onto the head (see the module)."""
     pending: list[Entry] = session.info.get(_PENDING, [])
@@ -168,8 +179,7 @@ def _append(session: Session) -> None:
         return
     session.flush()
     entries = _with_ids(session, pending)
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_LOCK})
+    _serialize(session)
     head = session.execute(select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1))
     seq, prev = head.first() or (0, GENESIS)
     at, rows = utcnow(), []
