@@ -117,6 +117,13 @@ class Publisher:
             await target.publish(message, routing_key, mandatory=True, timeout=self._timeout)
         except ERRORS as exc:
             raise translate_publish_error(exc, queue=routing_key, message_id=message_id) from exc
+        except asyncio.CancelledError as exc:
+            # aiormq fails pending confirms with CancelledError when it gives up on a connection
+            # that missed its heartbeats; only a cancellation of this task itself is one.
+            task = asyncio.current_task()
+            if task is None or task.cancelling():
+                raise
+            raise translate_publish_error(exc, queue=routing_key, message_id=message_id) from exc
         finally:
             del self._inflight[message_id]
             done.set()

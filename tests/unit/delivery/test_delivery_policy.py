@@ -31,7 +31,7 @@ from gateway.broker import (
     settle,
 )
 from gateway.broker.amqp import AmqpBroker, translate_publish_error, with_heartbeat
-from gateway.broker.amqp.channel import dead_letter_of
+from gateway.broker.amqp.channel import Publisher, dead_letter_of
 from gateway.broker.base import as_handler, decode_envelope, encode_envelope
 from gateway.broker.consuming import (
     DeadLetters,
@@ -258,6 +258,45 @@ def test_publish_failures_become_transient_publish_errors(exc: BaseException, re
     error = translate_publish_error(exc, queue="xgw.validate", message_id="m-1")
     assert isinstance(error, PublishError) and isinstance(error, TransientError)
     assert (error.reason, error.queue, error.message_id) == (reason, "xgw.validate", "m-1")
+
+
+class _DroppingExchange:
+    """Publishes as aiormq does on a connection it gave up for missed heartbeats: the pending
+    confirm fails with CancelledError although nobody cancelled the publishing task."""
+
+    async def publish(self, *args: Any, **kwargs: Any) -> None:
+        confirm: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        confirm.cancel()
+        await confirm
+
+
+class _Channel:
+    default_exchange = _DroppingExchange()
+
+
+async def test_a_confirm_lost_with_its_silent_connection_is_a_publish_error_not_a_cancellation() -> None:
+    publisher = Publisher(cast(Any, _Channel()), timeout=1.0)
+    with pytest.raises(PublishError) as raised:
+        await publisher.publish("", "xgw.validate", b"{}", message_id="m-1")
+    assert raised.value.reason == "connection"
+
+
+async def test_a_publish_whose_task_is_cancelled_is_still_cancelled() -> None:
+    started = asyncio.Event()
+
+    class Hanging:
+        async def publish(self, *args: Any, **kwargs: Any) -> None:
+            started.set()
+            await asyncio.Event().wait()
+
+    channel = type("HangingChannel", (), {"default_exchange": Hanging()})()
+    task = asyncio.create_task(
+        Publisher(cast(Any, channel), timeout=1.0).publish("", "q", b"{}", message_id="m")
+    )
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
 
 
 @pytest.mark.parametrize(
