@@ -3,7 +3,8 @@
 The checker looks at four histories and classifies every submission as rabbitmq/jepsen's
 ``total-queue`` checker does:
 
-* HTTP: which submissions the sender saw accepted (200 on submit);
+* HTTP: which submissions the sender saw accepted (200 on submit); the sender retries a 429, 503
+  or 507 after its ``Retry-After`` as a FIT-Connect sender does, and counts those answers;
 * database: final status, event log, outbox rows and how often each was claimed;
 * vendor: POSTs and effects per ``Idempotency-Key`` (the vendor dedupes on it), and whether two
   POSTs of one key were at the vendor at the same time (never allowed: the deliver stage's claim);
@@ -21,7 +22,9 @@ import asyncio
 import collections
 import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -52,13 +55,42 @@ FINAL = ("delivered", "rejected", "parked")
 ACCEPT = "accept-submission"
 
 
+#: Answers a sender retries after ``Retry-After``: the gateway could not take the request now.
+RETRYABLE = frozenset({429, 503, 507})
+
+
 @dataclass
 class History:
-    """What the sender saw: ids accepted with 200 on submit, and every failed attempt."""
+    """What the sender saw: ids accepted with 200 on submit, every failed attempt, and every
+    answer it retried (``refusals``: "<step> <status>" → count)."""
 
     accepted: dict[str, str] = field(default_factory=dict)  # submission id → case id
     failed: list[tuple[str | None, str]] = field(default_factory=list)  # (submission id, error)
     seconds: float = 0.0
+    refusals: collections.Counter[str] = field(default_factory=collections.Counter)
+    without_retry_after: list[str] = field(default_factory=list)  # retryable answers lacking it
+    #: The sender waits ``Retry-After`` but at most this long (a scenario may shorten a 507's 60 s),
+    #: and gives up on a step that is still refused after ``give_up`` seconds.
+    max_wait: float = 60.0
+    give_up: float = 120.0
+
+
+async def _retrying(
+    step: str, call: Callable[[], Awaitable[httpx.Response]], history: History
+) -> httpx.Response:
+    """``call`` until its answer is not one of :data:`RETRYABLE`, waiting ``Retry-After`` (capped
+    by ``history.max_wait``) between tries, as a FIT-Connect sender does; the same request again,
+    so a submit whose first answer was lost is answered as the first was."""
+    deadline = time.monotonic() + history.give_up
+    while True:
+        response = await call()
+        if response.status_code not in RETRYABLE or time.monotonic() > deadline:
+            return response
+        history.refusals[f"{step} {response.status_code}"] += 1
+        retry_after = response.headers.get("Retry-After", "")
+        if not retry_after.isdigit():
+            history.without_retry_after.append(f"{step} {response.status_code}: {response.text[:200]}")
+        await asyncio.sleep(min(float(retry_after) if retry_after.isdigit() else 1.0, history.max_wait))
 
 
 async def _send_one(
@@ -67,13 +99,14 @@ async def _send_one(
     xml, pdf, aid = SAMPLE.read_bytes(), b"%PDF-1.4 Lageplan " + new_id().encode(), new_id()
     sid: str | None = None
     try:
-        created = await create(api, auth, ACTIVE, [aid])
+        created = await _retrying("create", partial(create, api, auth, ACTIVE, [aid]), history)
         if created.status_code != 201:
             history.failed.append((None, f"create {created.status_code}: {created.text[:200]}"))
             return
         ref = created.json()
         sid = ref["submissionId"]
-        uploaded = await upload(api, auth, sid, aid, encrypt(key, pdf, cty="application/pdf"))
+        attachment = encrypt(key, pdf, cty="application/pdf")
+        uploaded = await _retrying("upload", partial(upload, api, auth, sid, aid, attachment), history)
         if uploaded.status_code != 204:
             history.failed.append((sid, f"upload {uploaded.status_code}: {uploaded.text[:200]}"))
             return
@@ -81,7 +114,8 @@ async def _send_one(
             "encryptedMetadata": encrypt(key, metadata_for(xml, {aid: pdf}, XBAU), cty="application/json"),
             "encryptedData": encrypt(key, xml),
         }
-        submitted = await api.put(f"/v1/submissions/{sid}", json=body, headers=auth)
+        submit = partial(api.put, f"/v1/submissions/{sid}", json=body, headers=auth)
+        submitted = await _retrying("submit", submit, history)
         if submitted.status_code != 200:
             history.failed.append((sid, f"submit {submitted.status_code}: {submitted.text[:200]}"))
             return
@@ -178,6 +212,9 @@ class Result:
     send_seconds: float
     notes: list[str] = field(default_factory=list)
     overlapping: dict[str, int] = field(default_factory=dict)  # key → pairs of its POSTs at once
+    refusals: dict[str, int] = field(default_factory=dict)  # "<step> <status>" → answers retried
+    without_retry_after: list[str] = field(default_factory=list)  # of those, lacking Retry-After
+    failures: list[str] = field(default_factory=list)  # the first few failed sends, as the sender saw them
 
     def line(self) -> str:
         return (
@@ -190,13 +227,16 @@ class Result:
             f"republished={self.republished} outbox_reclaimed={self.outbox_reclaimed} "
             f"retries={self.retries} outbox_max_lag={self.outbox_max_lag:.1f}s statuses={self.statuses} "
             f"send={self.send_seconds:.1f}s total={self.seconds:.1f}s"
+            + (f" refused_and_retried={self.refusals}" if self.refusals else "")
             + (f" | {'; '.join(self.notes)}" if self.notes else "")
         )
 
     def problems(self) -> list[str]:
         out = []
         if self.http_failed:
-            out.append(f"{self.http_failed} submissions were not accepted over HTTP")
+            out.append(f"{self.http_failed} submissions were not accepted over HTTP: {self.failures}")
+        if self.without_retry_after:
+            out.append(f"retryable answers without Retry-After: {self.without_retry_after[:5]}")
         if self.lost:
             out.append(f"lost (accepted, no vendor effect): {self.lost[:10]}")
         if self.unexpected:
@@ -318,6 +358,9 @@ async def check(
         send_seconds=history.seconds,
         notes=list(notes or []),
         overlapping={k: len(pairs) for k, pairs in overlapping(vendor.post_windows()).items()},
+        refusals=dict(history.refusals),
+        without_retry_after=list(history.without_retry_after),
+        failures=[f"{sid}: {error}" for sid, error in history.failed[:5]],
     )
 
 

@@ -14,6 +14,7 @@ import os
 import re
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -186,6 +187,65 @@ class CountingVendor(VendorServer):
             return list(self.windows)
 
 
+class FlappingVendor(CountingVendor):
+    """A vendor that comes and goes: after :meth:`flap`, time is cut into periods of ``period``
+    seconds that cycle through up, down (503 with ``Retry-After: 1``, no effect), up, and
+    dropping (the effect is recorded, then the connection is reset without an answer: the
+    gateway cannot know the POST took effect). :meth:`steady` ends it."""
+
+    period = 0.5
+
+    def __init__(self, spool: Path, secret: str | None = None, delay: float = 0.0) -> None:
+        super().__init__(spool, secret, delay)
+        self.flapping_since: float | None = None
+        self.refused = 0  # POSTs answered 503
+        self.dropped = 0  # POSTs whose effect was recorded and whose connection was reset
+        vendor = self
+        base = self.httpd.RequestHandlerClass
+
+        class Handler(base):  # type: ignore[misc, valid-type]
+            def _send(self, answer: Answer) -> None:
+                if answer.status != DROP:
+                    super()._send(answer)
+                    return
+                vendor._leave()
+                # RST on close, no answer: what a vendor crashing behind its load balancer does
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.close_connection = True
+
+        self.httpd.RequestHandlerClass = Handler
+
+    def flap(self) -> None:
+        self.flapping_since = time.monotonic()
+
+    def steady(self) -> None:
+        self.flapping_since = None
+
+    def phase(self) -> str:
+        if self.flapping_since is None:
+            return "up"
+        return ("up", "down", "up", "dropping")[
+            int((time.monotonic() - self.flapping_since) / self.period) % 4
+        ]
+
+    def answer_for(self, key: str) -> Answer:
+        phase = self.phase()
+        if phase == "down":
+            with self._flight_lock:
+                self.refused += 1
+            return Answer(503, {"Retry-After": "1"}, b"flapping")
+        answer = super().answer_for(key)
+        if phase == "dropping" and 200 <= answer.status < 300:
+            with self._flight_lock:
+                self.dropped += 1
+            return Answer(DROP)
+        return answer
+
+
+#: The status :class:`FlappingVendor` gives a POST it answers by resetting the connection.
+DROP = 0
+
+
 @dataclass
 class Proc:
     """One gateway process we started."""
@@ -326,6 +386,10 @@ class GatewayCluster:
         return [p for p in self.procs if p.role == role and p.alive()]
 
     def stop_all(self) -> None:
+        """SIGTERM to every process at once, then wait for each (SIGKILL after the grace)."""
+        for proc in self.procs:
+            if proc.alive():
+                proc.popen.send_signal(signal.SIGTERM)
         for proc in self.procs:
             try:
                 proc.terminate()

@@ -62,7 +62,11 @@ class FaultRig:
 
 class RigFactory(Protocol):
     def __call__(
-        self, vendor_delay: float = 0.0, adapter_timeout: float = 10.0, **env: str
+        self,
+        vendor_delay: float = 0.0,
+        adapter_timeout: float = 10.0,
+        vendor_type: type[CountingVendor] = CountingVendor,
+        **env: str,
     ) -> Awaitable[FaultRig]: ...
 
 
@@ -70,15 +74,21 @@ class RigFactory(Protocol):
 async def rig_factory(
     tmp_path: Path, key_template: Path, secret_hashes: dict[str, str], fault_database: str
 ) -> AsyncIterator[RigFactory]:
-    """``await make(vendor_delay=..., adapter_timeout=..., **env)`` → a :class:`FaultRig` with
-    nothing started yet (``adapter_timeout``: the ``http`` adapter's timeout per operation)."""
+    """``await make(vendor_delay=..., adapter_timeout=..., vendor_type=..., **env)`` → a
+    :class:`FaultRig` with nothing started yet (``adapter_timeout``: the ``http`` adapter's timeout
+    per operation; ``env`` overrides the processes' ``XGW_*``, e.g. ``XGW_DATABASE_URL``)."""
     await require_rabbitmq()
     namespace = f"f{uuid.uuid4().hex[:12]}"
     made: list[FaultRig] = []
 
-    async def make(vendor_delay: float = 0.0, adapter_timeout: float = 10.0, **env: str) -> FaultRig:
+    async def make(
+        vendor_delay: float = 0.0,
+        adapter_timeout: float = 10.0,
+        vendor_type: type[CountingVendor] = CountingVendor,
+        **env: str,
+    ) -> FaultRig:
         (tmp_path / "spool").mkdir()
-        vendor = CountingVendor(tmp_path / "spool", secret=VENDOR_SECRET, delay=vendor_delay)
+        vendor = vendor_type(tmp_path / "spool", secret=VENDOR_SECRET, delay=vendor_delay)
         vendor.start()
         shutil.copytree(key_template, tmp_path / "keys")
         config = tmp_path / "xgw.toml"

@@ -1,13 +1,19 @@
 """The faults: broker stop, worker SIGKILL mid-delivery, relay SIGKILL between confirm and mark-sent,
-a worker's broker connection cut again and again while its vendor calls are in flight."""
+a worker's broker connection cut again and again while its vendor calls are in flight, every
+PostgreSQL connection reset (:class:`DatabaseLink`), every broker connection stalled
+(:class:`StallingLink`), and the blob disk filled up (:func:`fill_disk`)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -226,3 +232,87 @@ async def cut_link_during_vendor_calls(
             link.resume()
         done.done += 1
     return done
+
+
+class DatabaseLink(TcpProxy):
+    """The TCP proxy, on 127.0.0.1, between the gateway's processes and PostgreSQL (``url`` is the
+    database's DSN; :attr:`url` the same DSN through the proxy)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.upstream = (self.upstream[0], urlsplit(url).port or 5432)
+
+    async def reset(self, refuse_for: float) -> int:
+        """What a PostgreSQL restart looks like to its clients: every open connection dropped at
+        once, new ones refused for ``refuse_for`` seconds. Returns how many were dropped."""
+        dropped = len(self._writers) // 2
+        self.refusing = True
+        try:
+            await self.cut()
+            await asyncio.sleep(refuse_for)
+        finally:
+            self.refusing = False
+        return dropped
+
+
+class StallingLink(TcpProxy):
+    """The TCP proxy in front of RabbitMQ whose :meth:`pause` stalls every connection: the sockets
+    stay open and nothing is forwarded, not even a peer's close, until :meth:`resume`."""
+
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, count: bool = False
+    ) -> None:
+        with contextlib.suppress(ConnectionError, OSError):
+            while data := await reader.read(65536):
+                await self._flowing.wait()
+                writer.write(data)
+                await writer.drain()
+        await self._flowing.wait()  # an end seen while stalled is passed on only afterwards
+        writer.close()
+
+    @property
+    def connections(self) -> int:
+        return len(self._writers) // 2
+
+
+def logged(procs: list[Proc], event: str) -> int:
+    """How many ``event`` lines the processes logged."""
+    return sum(p.log_text().count(f'"event": "{event}"') for p in procs)
+
+
+async def stall_broker(link: StallingLink, procs: list[Proc], at_least: float, within: float = 60.0) -> str:
+    """Stall every broker connection through ``link`` for ``at_least`` seconds and until each of
+    ``procs`` noticed (logged ``amqp_connection_lost``: its heartbeat timed out), then resume."""
+    before = {p.name: logged([p], "amqp_connection_lost") for p in procs}
+    connections = link.connections
+    started = time.monotonic()
+    link.pause()
+    try:
+        await asyncio.sleep(at_least)
+        await until(
+            lambda: all(logged([p], "amqp_connection_lost") > before[p.name] for p in procs),
+            within,
+            "connection loss noticed by every process",
+        )
+    finally:
+        link.resume()
+    return f"stalled {connections} broker connections for {time.monotonic() - started:.1f}s"
+
+
+def fill_disk(directory: Path) -> Path:
+    """Write a file into ``directory`` until its file system has no space left; returns it
+    (delete it to free the space)."""
+    filler = directory / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        chunk = 1 << 20
+        while chunk >= 512:
+            try:
+                os.write(fd, b"\0" * chunk)
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+                chunk //= 2
+    finally:
+        os.close(fd)
+    return filler

@@ -18,92 +18,20 @@ allowed, counted and shown in the summary line; the work queues are empty and co
 
 from __future__ import annotations
 
-import asyncio
 import json
-import random
-import time
-from collections.abc import Awaitable, Callable
 from functools import partial
 
 import pytest
 
-from tests.faults.checker import (
-    History,
-    Result,
-    check,
-    send_submissions,
-    settled_lines,
-    verified_event_names,
-    wait_final,
-    wait_outbox_sent,
-    wait_queues,
-)
+from tests.faults.checker import History
 from tests.faults.cluster import Proc
 from tests.faults.conftest import FaultRig, RigFactory
 from tests.faults.nemesis import kill_worker_mid_delivery, stop_broker, trap_relay, until
+from tests.faults.scenario import Capture, run_scenario
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.postgres, pytest.mark.timeout(420)]
 
 SUBMISSIONS = 500
-CONCURRENCY = 8
-FINAL_WITHIN = 120.0
-
-Nemesis = Callable[[FaultRig, History], Awaitable[list[str]]]
-Capture = pytest.CaptureFixture[str]
-
-
-async def run_scenario(rig: FaultRig, name: str, nemesis: Nemesis, capsys: Capture) -> Result:
-    cluster = rig.cluster
-    started = time.monotonic()
-    await cluster.start_api()
-    await cluster.wait_started(
-        cluster.spawn_stage("relay"), cluster.spawn_stage("worker"), cluster.spawn_stage("worker")
-    )
-    boot = time.monotonic() - started
-    history = History()
-    sending = asyncio.create_task(send_submissions(cluster.base_url, SUBMISSIONS, history, CONCURRENCY))
-    try:
-        notes = await nemesis(rig, history)
-    finally:
-        await sending  # the sender never stops early: all 500 go in
-    ids = list(history.accepted)
-    statuses = await wait_final(rig.dsn, ids, FINAL_WITHIN)
-    pending = await wait_outbox_sent(rig.dsn, 30.0)  # a trapped row waits for its lease (15 s)
-    queues = await wait_queues(rig.namespace, rig.work_queues, 30.0)
-    result = await check(
-        name,
-        rig.dsn,
-        history,
-        rig.vendor,
-        settled_lines(cluster.log_lines("worker")),
-        started,
-        [f"boot={boot:.1f}s", *notes],
-    )
-    sample = random.Random(0).sample(sorted(history.accepted.items()), 3)
-    logs = {sid: await verified_event_names(cluster.base_url, case) for sid, case in sample}
-    with capsys.disabled():
-        print(f"\n{result.line()}")
-    problems = result.problems()
-    problems += [
-        f"event log of {sid} over HTTP: {names}"
-        for sid, names in logs.items()
-        if names != ["create-submission", "submit-submission", "accept-submission"]
-    ]
-    if pending:
-        problems.append(f"{pending} outbox rows still pending")
-    for queue in rig.work_queues:
-        if queues.get(queue, {}).get("consumers", 0) < 1:
-            problems.append(f"no consumer on {queue} at the end: {queues}")
-    if any(q["messages"] for q in queues.values()):
-        problems.append(f"queues not empty at the end: {queues}")
-    if set(statuses) - {"delivered"}:
-        problems.append(f"not all delivered after {FINAL_WITHIN}s: {statuses}")
-    for proc in cluster.procs:
-        if proc.popen.returncode is None and not proc.alive():
-            problems.append(f"{proc.name} exited on its own")
-    assert not problems, "\n".join([*problems, *cluster.errors()[:20]])
-    assert result.sent == SUBMISSIONS
-    return result
 
 
 async def test_broker_stop_app_mid_run(rig_factory: RigFactory, capsys: Capture) -> None:
@@ -124,7 +52,7 @@ async def test_broker_stop_app_mid_run(rig_factory: RigFactory, capsys: Capture)
             f"accepted while the broker was away: {len(history.accepted) - accepted}",
         ]
 
-    await run_scenario(rig, "a: broker stop_app", nemesis, capsys)
+    await run_scenario(rig, "a: broker stop_app", nemesis, capsys, SUBMISSIONS)
     # The fault was felt: every consumer lost its subscription and got it back.
     lines = rig.cluster.log_lines("worker")
     lost = sum(1 for e in lines if e.get("event") == "consumer_subscription_lost")
@@ -147,7 +75,7 @@ async def test_worker_sigkill_mid_delivery(rig_factory: RigFactory, capsys: Capt
             )
         return notes
 
-    result = await run_scenario(rig, "b: worker SIGKILL", nemesis, capsys)
+    result = await run_scenario(rig, "b: worker SIGKILL", nemesis, capsys, SUBMISSIONS)
     # The window was hit: each killed worker had a POST whose effect was recorded but whose answer
     # it never saw; its message came back (redelivered) and was POSTed again, absorbed by the vendor.
     assert result.vendor_extra_posts >= 2 and result.redeliveries >= 2, result.line()
@@ -175,7 +103,7 @@ async def test_relay_sigkill_between_confirm_and_mark_sent(rig_factory: RigFacto
             f"→ {replacement.name}",
         ]
 
-    result = await run_scenario(rig, "c: relay SIGKILL before mark_sent", nemesis, capsys)
+    result = await run_scenario(rig, "c: relay SIGKILL before mark_sent", nemesis, capsys, SUBMISSIONS)
     # Every trapped row was claimed again and published a second time.
     assert trapped
     assert result.outbox_reclaimed >= len(trapped) and result.republished >= len(trapped), result.line()
