@@ -26,10 +26,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from gateway.adapters.host import AdapterHealth, AdapterRegistry, BoundAdapter
 from gateway.api import docs, openapi, problems
+from gateway.api.addressing import Addressing
 from gateway.api.auth import router as auth_router
 from gateway.api.deps import ApiServices
+from gateway.api.info import router as info_router
 from gateway.api.operations import OperationsServices
 from gateway.api.operations import router as operations_router
+from gateway.api.routing import router as routing_router
 from gateway.api.submissions import build_router
 from gateway.api.throttle import Throttle
 from gateway.api.tokens import TokenIssuer
@@ -268,8 +271,16 @@ def api_services(gateway: Gateway) -> ApiServices:
     tokens = TokenIssuer(
         gateway.keys.secret("token-signing"), settings.public_url, settings.token_ttl_seconds
     )
+    signer = gateway.signer
     return ApiServices(
-        gateway.sessions, settings.limits, tokens, gateway.intake, gateway.validator, dict(gateway.jwks)
+        gateway.sessions,
+        settings.limits,
+        tokens,
+        gateway.intake,
+        gateway.validator,
+        dict(gateway.jwks),
+        Addressing(settings.public_url, signer.kid, signer.key),
+        {str(d.id): d.contact_information for t in settings.tenants for d in t.destinations},
     )
 
 
@@ -325,6 +336,8 @@ def create_app(settings: Settings, libraries: Libraries | None = None) -> FastAP
     app.include_router(wellknown_router)
     app.include_router(build_router("v1"))
     app.include_router(build_router("v2"))
+    app.include_router(routing_router)
+    app.include_router(info_router)
     app.include_router(validate_router)
     app.include_router(operations_router)
     return app

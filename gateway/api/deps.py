@@ -13,6 +13,7 @@ from typing import Annotated, Any, cast
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from gateway.api.addressing import Addressing
 from gateway.api.throttle import ClientSlots
 from gateway.api.tokens import TokenIssuer
 from gateway.config.settings import Limits
@@ -20,7 +21,9 @@ from gateway.stages.intake.service import Intake
 from gateway.stages.validate import Validator
 
 __all__ = [
+    "AddressingOf",
     "ApiServices",
+    "Contacts",
     "DryRunSlots",
     "IntakeService",
     "Jwks",
@@ -41,6 +44,8 @@ class ApiServices:
     intake: Intake
     validator: Validator
     jwks: dict[str, Any]
+    addressing: Addressing
+    contacts: dict[str, dict[str, Any]] = field(default_factory=dict)  #: destination → contactInformation
     dry_runs: ClientSlots = field(default_factory=ClientSlots)
 
 
@@ -76,6 +81,14 @@ def _jwks(request: Request) -> dict[str, Any]:
     return _services(request).jwks
 
 
+def _addressing(request: Request) -> Addressing:
+    return _services(request).addressing
+
+
+def _contacts(request: Request) -> dict[str, dict[str, Any]]:
+    return _services(request).contacts
+
+
 Sessions = Annotated[async_sessionmaker[AsyncSession], Depends(_sessions)]
 LimitsOf = Annotated[Limits, Depends(_limits)]
 Tokens = Annotated[TokenIssuer, Depends(_tokens)]
@@ -83,3 +96,5 @@ IntakeService = Annotated[Intake, Depends(_intake)]
 ValidatorService = Annotated[Validator, Depends(_validator)]
 DryRunSlots = Annotated[ClientSlots, Depends(_dry_runs)]
 Jwks = Annotated[dict[str, Any], Depends(_jwks)]
+AddressingOf = Annotated[Addressing, Depends(_addressing)]
+Contacts = Annotated[dict[str, dict[str, Any]], Depends(_contacts)]

@@ -33,12 +33,15 @@ TAGS: list[dict[str, Any]] = [
 
 #: Every problem type the API answers with: slug → (HTTP status, when).
 PROBLEMS: dict[str, tuple[int, str]] = {
+    "query-invalid": (400, "a query parameter is missing or malformed; `detail` names it"),
     "jwe-malformed": (400, "a part is not a compact JWE"),
     "jwe-header-invalid": (400, "a JWE's protected header cannot be read"),
     "jwe-header-not-allowed": (400, "a JWE's algorithm or header parameters are not accepted"),
     "jwe-unknown-key": (400, "a JWE's kid is not an encryption key of the destination"),
     "invalid-client": (401, "unknown client or wrong secret (also `error: invalid_client`)"),
     "invalid-token": (401, "bearer token missing, invalid or expired"),
+    "invalid-operator": (401, "admin API: operator credentials (HTTP Basic) missing or wrong"),
+    "forbidden": (403, "admin API: not a destination of this operator, or no submission or filter named"),
     "destination-not-allowed": (403, "this client may not send to this destination"),
     "destination-not-found": (404, "unknown destination"),
     "key-not-found": (404, "unknown key"),

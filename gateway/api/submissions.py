@@ -1,25 +1,27 @@
 """The FIT-Connect Submission API for senders, under ``/v1`` and ``/v2``.
 
 v2 differs in names only: ``publicService`` for ``serviceType``, ``publicServices`` for
-``services``, both ``encryptedMetadata`` and ``encryptedData`` required at submit, and the event
-log also by submission.
+``services``, both ``encryptedMetadata`` and ``encryptedData`` required at submit, the event
+log also by submission and paged (``offset``, ``limit``), and a destination's keys as one list.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import structlog
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gateway.api import openapi
+from gateway.api.addressing import public_keys
 from gateway.api.auth import CurrentClient
 from gateway.api.body import declared_length, read_json_object, require_media_type
-from gateway.api.deps import IntakeService, LimitsOf, Sessions
-from gateway.errors import InvalidRequestError, NotFoundError
+from gateway.api.deps import Contacts, IntakeService, LimitsOf, Sessions
+from gateway.errors import ClientError, InvalidRequestError, NotFoundError
 from gateway.stages.intake.service import NewSubmission
+from gateway.store.directory import public_keys_of
 from gateway.store.models import Destination, DestinationKey, Submission
 
 UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -94,7 +96,9 @@ def parse_body(model: type[BaseModel], body: dict[str, Any]) -> Any:
         raise InvalidRequestError(f"{where}: {first['msg']}", slug="request-body-invalid") from exc
 
 
-def destination_view(destination: Destination, version: Version) -> dict[str, Any]:
+def destination_view(
+    destination: Destination, version: Version, contact: dict[str, Any] | None = None
+) -> dict[str, Any]:
     services = [
         {
             "identifier": s["identifier"],
@@ -116,7 +120,20 @@ def destination_view(destination: Destination, version: Version) -> dict[str, An
         "metadataVersions": destination.metadata_versions,
         "replyChannels": destination.reply_channels,
     }
+    if contact:
+        view["contactInformation"] = contact
     return view
+
+
+def _page(entries: list[str], offset: str | None, limit: str | None) -> list[str]:
+    """``entries[offset:offset + limit]``; both optional non-negative integers, else 400."""
+    bounds = []
+    for name, value in (("offset", offset), ("limit", limit)):
+        if value is not None and not (value.isdecimal() and len(value) <= 9):
+            raise ClientError(f"{name} must be a non-negative integer", slug="query-invalid")
+        bounds.append(None if value is None else int(value))
+    start = bounds[0] or 0
+    return entries[start:] if bounds[1] is None else entries[start : start + bounds[1]]
 
 
 def _reference(submission: Submission) -> dict[str, str]:
@@ -137,6 +154,8 @@ def _create_example(version: Version) -> dict[str, Any]:
     }
 
 
+_OFFSET = "events to skip, default 0"
+_LIMIT = "most events to return, default all"
 _SUBMIT_EXAMPLE = {"encryptedMetadata": openapi.JWE_EXAMPLE, "encryptedData": openapi.JWE_EXAMPLE}
 
 
@@ -151,14 +170,14 @@ def build_router(version: Version) -> APIRouter:
         responses=openapi.problems(*openapi.BEARER, "destination-not-found"),
     )
     async def get_destination(
-        client: CurrentClient, sessions: Sessions, destination_id: str
+        client: CurrentClient, sessions: Sessions, contacts: Contacts, destination_id: str
     ) -> dict[str, Any]:
         dest_id = path_id(destination_id, "destination-not-found")
         async with sessions() as session:
             destination = await session.get(Destination, dest_id)
         if destination is None:
             raise NotFoundError("destination not found", slug="destination-not-found")
-        return destination_view(destination, version)
+        return destination_view(destination, version, contacts.get(dest_id))
 
     @router.get(
         "/destinations/{destination_id}/keys/{kid}",
@@ -281,11 +300,17 @@ def build_router(version: Version) -> APIRouter:
         response_model=EventLog,
         summary="Read the event log of a case",
         tags=[openapi.SENDER],
-        responses=openapi.problems(*openapi.BEARER, "case-not-found"),
+        responses=openapi.problems(*openapi.BEARER, "case-not-found", "query-invalid"),
     )
-    async def case_events(client: CurrentClient, intake: IntakeService, case_id: str) -> dict[str, list[str]]:
+    async def case_events(
+        client: CurrentClient,
+        intake: IntakeService,
+        case_id: str,
+        offset: Annotated[str | None, Query(description=_OFFSET)] = None,
+        limit: Annotated[str | None, Query(description=_LIMIT)] = None,
+    ) -> dict[str, list[str]]:
         cid = path_id(case_id, "case-not-found")
-        return {"eventLog": await intake.event_log(client, case_id=cid)}
+        return {"eventLog": _page(await intake.event_log(client, case_id=cid), offset, limit)}
 
     if version == "v2":
 
@@ -294,12 +319,31 @@ def build_router(version: Version) -> APIRouter:
             response_model=EventLog,
             summary="Read the event log of a submission",
             tags=[openapi.SENDER],
-            responses=openapi.problems(*own),
+            responses=openapi.problems(*own, "query-invalid"),
         )
         async def submission_events(
-            client: CurrentClient, intake: IntakeService, submission_id: str
+            client: CurrentClient,
+            intake: IntakeService,
+            submission_id: str,
+            offset: Annotated[str | None, Query(description=_OFFSET)] = None,
+            limit: Annotated[str | None, Query(description=_LIMIT)] = None,
         ) -> dict[str, list[str]]:
             sid = submission_path_id(submission_id)
-            return {"eventLog": await intake.event_log(client, submission_id=sid)}
+            return {"eventLog": _page(await intake.event_log(client, submission_id=sid), offset, limit)}
+
+        @router.get(
+            "/destinations/{destination_id}/keys",
+            summary="Read a destination's public keys, the current encryption key first",
+            tags=[openapi.KEYS],
+            responses=openapi.problems("destination-not-found"),
+        )
+        async def list_keys(sessions: Sessions, destination_id: str) -> dict[str, list[dict[str, Any]]]:
+            dest_id = path_id(destination_id, "destination-not-found")
+            async with sessions() as session:
+                destination = await session.get(Destination, dest_id)
+                if destination is None:
+                    raise NotFoundError("destination not found", slug="destination-not-found")
+                keys = await public_keys_of(session, [dest_id])
+            return {"keys": public_keys(destination, keys)}
 
     return router

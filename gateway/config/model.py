@@ -16,6 +16,9 @@ LEIKA_PATTERN = r"^urn:de:fim:leika:leistung:\d{14}$"
 ARS_PATTERN = r"^(DE|\d{2}|\d{3}|\d{5}|\d{9}|\d{12})$"
 
 DestinationStatus = Literal["created", "active", "inactive", "decommissioned"]
+ReplyChannel = Literal["eMail", "deMail", "fink", "elster", "fitConnect"]
+#: Reply channels offered, by FIT-Connect name, each with its options (``fitConnect``: ``processStandards``).
+ReplyChannels = dict[ReplyChannel, dict[str, Any]]
 
 
 class _Strict(BaseModel):
@@ -77,7 +80,11 @@ class ServiceConfig(_Strict):
     name: str = Field(default="", max_length=255, description="human-readable service name")
     regions: list[str] = Field(default_factory=list, description="ARS region keys the service covers")
     submission_schemas: list[SubmissionSchemaConfig] = Field(min_length=1)
-    reply_channels: dict[str, Any] = Field(default_factory=dict, description="FIT-Connect replyChannels")
+    reply_channels: ReplyChannels = Field(
+        default_factory=dict,
+        description="reply channels offered for this service (eMail, deMail, fink, elster, fitConnect); "
+        "empty: the destination's",
+    )
     adapter: AdapterBinding | None = Field(default=None, description="delivery binding for this service")
 
 
@@ -93,7 +100,13 @@ class DestinationConfig(_Strict):
         min_length=1,
         description="FIT-Connect metadata versions accepted; default: every version the gateway supports",
     )
-    reply_channels: dict[str, Any] = Field(default_factory=dict)
+    reply_channels: ReplyChannels = Field(
+        default_factory=dict, description="reply channels of services that declare none of their own"
+    )
+    contact_information: dict[str, Any] = Field(
+        default_factory=dict,
+        description="published as contactInformation (e.g. legalName, address, phone, email, unit)",
+    )
     encryption_kid: str | None = Field(
         default=None, description="pin the current encryption key; default: the newest generated key"
     )
@@ -114,3 +127,14 @@ class ClientConfig(_Strict):
     secret_hash: str = Field(description="output of `xgw clients secret`; never the secret itself")
     destinations: list[UUID] = Field(default_factory=list)
     regions: list[str] = Field(default_factory=list, description="ARS prefixes; DE allows all regions")
+
+
+class OperatorConfig(_Strict):
+    """Someone who runs the gateway: the admin API (``/admin/v1``, HTTP Basic with this id and
+    the secret) and its actions in the audit log as ``operator:<id>``."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9._-]{1,128}$")
+    secret_hash: str = Field(description="output of `xgw clients secret`; never the secret itself")
+    tenants: list[str] | None = Field(
+        default=None, description="limit the operator to these tenants' destinations; default: all"
+    )

@@ -12,7 +12,9 @@
 6. SHA-512 of every plaintext = the metadata hash (``hash-mismatch``);
 7. data: ``schemaUri`` + ``mimeType`` offered by the destination's service
    (``unsupported-schema``), then valid: XML against the catalogue XSD, JSON against a
-   registered JSON Schema (``syntax-violation`` / ``schema-violation`` / ``unsupported-schema``).
+   registered JSON Schema (``syntax-violation`` / ``schema-violation`` / ``unsupported-schema``);
+8. reply channel offered, payment and authentication information plausible
+   (:mod:`gateway.content.plausible`).
 
 The event-log comparison of authentication tags happens before, in the stage only.
 Everything here is synchronous and CPU-bound: callers run it in a worker thread.
@@ -29,6 +31,7 @@ from typing import Protocol
 from gateway.config.settings import Limits
 from gateway.content.declared import Declared, DeclaredAttachment, DeclaredData
 from gateway.content.parts import OpenedParts, PlaintextLimits, PlaintextMeter, SealedParts, open_parts
+from gateway.content.plausible import check_declarations
 from gateway.content.problems import Problem, attachment, from_rejection
 from gateway.crypto.jwe import DecryptionKeys
 from gateway.memory import release_freed_memory
@@ -96,17 +99,20 @@ class Subject:
     metadata_versions: tuple[str, ...]
     offered: tuple[OfferedSchema, ...] | None  # None: the destination does not offer the service
     attachment_ids: tuple[str, ...]
+    reply_channels: frozenset[str] = frozenset()  #: offered for the service (else the destination's)
 
     @classmethod
     def of(cls, destination: Destination, service_identifier: str, attachment_ids: Sequence[str]) -> Subject:
         """From the destination row (``services[i].submission_schemas``, snake_case keys)."""
         offered: tuple[OfferedSchema, ...] | None = None
+        channels = dict(destination.reply_channels or {})
         for service in destination.services:
             if isinstance(service, dict) and service.get("identifier") == service_identifier:
                 offered = tuple(
                     OfferedSchema(str(s["schema_uri"]), str(s["mime_type"]))
                     for s in service.get("submission_schemas", [])
                 )
+                channels = dict(service.get("reply_channels") or {}) or channels
                 break
         return cls(
             destination_id=destination.id,
@@ -114,6 +120,7 @@ class Subject:
             metadata_versions=tuple(str(v) for v in destination.metadata_versions),
             offered=offered,
             attachment_ids=tuple(attachment_ids),
+            reply_channels=frozenset(channels),
         )
 
 
@@ -139,7 +146,7 @@ def check_submission(
 
 
 def check_content(opened: OpenedParts, subject: Subject, schemas: Schemas, limits: Limits) -> list[Problem]:
-    """Steps 2-7 on decrypted parts."""
+    """Steps 2-8 on decrypted parts."""
     try:
         metadata = schemas.metadata.validate(opened.metadata, allowed_versions=subject.metadata_versions)
     except PayloadRejected as exc:
@@ -153,9 +160,9 @@ def check_content(opened: OpenedParts, subject: Subject, schemas: Schemas, limit
     )
     if problems:
         return problems
-    if declared.data is None or opened.data is None:
-        return []
-    return _data(declared.data, opened.data, subject, schemas, limits)
+    if declared.data is not None and opened.data is not None:
+        problems = _data(declared.data, opened.data, subject, schemas, limits)
+    return problems or check_declarations(declared, subject.reply_channels)
 
 
 def _service(declared: Declared, subject: Subject) -> list[Problem]:

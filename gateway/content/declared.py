@@ -3,6 +3,7 @@
 Both majors keep ``contentStructure`` (``data`` with ``hash`` and ``submissionSchema``,
 ``attachments`` with ``attachmentId`` and ``hash``); the service moved from 1.x's
 ``publicServiceType`` to 2.x's ``publicService``, and 2.x may leave ``attachments`` out.
+``replyChannel``, ``paymentInformation`` and ``authenticationInformation`` keep their names.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ class Declared:
     service_identifier: str | None
     data: DeclaredData | None
     attachments: tuple[DeclaredAttachment, ...]
+    reply_channel: str | None = None  #: the one key of ``replyChannel``
+    payment: dict[str, Any] | None = None
+    authentication: tuple[dict[str, Any], ...] = ()
 
     @classmethod
     def of(cls, metadata: ValidatedMetadata) -> Declared:
@@ -57,11 +61,25 @@ class Declared:
             if isinstance(a, dict)
         )
         service = _object(document.get(_SERVICE_KEY.get(metadata.major, "publicService")))
-        return cls(_text(service.get("identifier")), data, attachments)
+        reply = _object(document.get("replyChannel"))
+        payment = document.get("paymentInformation")
+        proofs = document.get("authenticationInformation")
+        return cls(
+            _text(service.get("identifier")),
+            data,
+            attachments,
+            reply_channel=next(iter(reply), None),
+            payment=payment if isinstance(payment, dict) else None,
+            authentication=tuple(a for a in _list(proofs) if isinstance(a, dict)),
+        )
 
 
 def _object(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+def _list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _text(value: object) -> str | None:

@@ -20,8 +20,13 @@ our own in the same namespace, see PROTOCOL.md §6.5):
 ``attachments-mismatch``       an announced attachment is not in the metadata (or listed twice)
 ``hash-mismatch``              SHA-512 of a plaintext differs from the metadata
 ``service-mismatch``           metadata names another service than the submission
+``unsupported-reply-channel``  the metadata's reply channel is not offered for the service
 ``technical-error``            the gateway could not process it, however often it retried
 =============================  ===============================================================
+
+Checks FIT-Connect names no problem for have types in the gateway's own namespace
+(``urn:xoev-gateway:problem:<slug>``, :data:`OWN_SLUGS`): ``payment-information-implausible``
+and ``authentication-information-invalid``.
 """
 
 from __future__ import annotations
@@ -31,9 +36,22 @@ from dataclasses import dataclass
 
 from gateway.validation import Finding, PayloadRejected
 
-__all__ = ["MAX_FINDINGS", "PROBLEM_BASE", "TITLES", "Problem", "attachment", "describe", "from_rejection"]
+__all__ = [
+    "MAX_FINDINGS",
+    "OWN_PROBLEM_BASE",
+    "OWN_SLUGS",
+    "PROBLEM_BASE",
+    "TITLES",
+    "Problem",
+    "attachment",
+    "describe",
+    "from_rejection",
+]
 
 PROBLEM_BASE = "https://schema.fitko.de/fit-connect/events/problems/"
+OWN_PROBLEM_BASE = "urn:xoev-gateway:problem:"
+#: Slugs of checks FIT-Connect defines no problem type for.
+OWN_SLUGS = frozenset({"payment-information-implausible", "authentication-information-invalid"})
 MAX_FINDINGS = 20
 _DETAIL_LIMIT = 300
 
@@ -50,6 +68,9 @@ TITLES: dict[str, str] = {
     "attachments-mismatch": "Anlagen stimmen nicht überein",
     "hash-mismatch": "Prüfsumme stimmt nicht überein",
     "service-mismatch": "Verwaltungsleistung stimmt nicht überein",
+    "unsupported-reply-channel": "Rückkanal nicht unterstützt",
+    "payment-information-implausible": "Bezahlinformationen unplausibel",
+    "authentication-information-invalid": "Identifikationsnachweis ungültig",
     "technical-error": "Technischer Fehler",
 }
 
@@ -68,7 +89,7 @@ class Problem:
 
     @property
     def type(self) -> str:
-        return PROBLEM_BASE + self.slug
+        return (OWN_PROBLEM_BASE if self.slug in OWN_SLUGS else PROBLEM_BASE) + self.slug
 
     @property
     def title(self) -> str:

@@ -32,6 +32,11 @@ PUBLIC = {
     ("get", "/metrics"),
     ("get", "/v1/destinations/{destination_id}/keys/{kid}"),
     ("get", "/v2/destinations/{destination_id}/keys/{kid}"),
+    ("get", "/v2/destinations/{destination_id}/keys"),
+    ("get", "/v1/routes"),
+    ("get", "/v1/areas"),
+    ("get", "/v1/info"),
+    ("get", "/v2/info"),
 }
 
 

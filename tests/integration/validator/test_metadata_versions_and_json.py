@@ -49,6 +49,7 @@ def vsettings(
         "identifier": LEIKA,
         "name": "Baugenehmigung",
         "regions": [REGION],
+        "reply_channels": {"eMail": {}},  # the 2.x metadata of these tests chooses it
         "submission_schemas": [
             {"schema_uri": XBAU, "mime_type": "application/xml"},
             {"schema_uri": HUND, "mime_type": "application/json"},
