@@ -128,7 +128,11 @@ async def send_submissions(base_url: str, count: int, history: History, concurre
     """``count`` real submissions (encrypted XBau sample + one PDF attachment), ``concurrency``
     at a time, over HTTP against the api process; ``history`` fills as they are accepted."""
     started = time.monotonic()
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    # Idle connections expire before the server's keep-alive (uvicorn: 5 s) does: a request sent
+    # after a 5 s Retry-After must not race the server closing its connection.
+    limits = httpx.Limits(
+        max_connections=concurrency, max_keepalive_connections=concurrency, keepalive_expiry=2.0
+    )
     async with httpx.AsyncClient(base_url=base_url, timeout=60.0, limits=limits) as api:
         auth = bearer(await token(api, secret=SECRET))
         key = await encryption_key(api, auth, ACTIVE)
