@@ -27,6 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from gateway.adapters.host import AdapterHealth, AdapterRegistry, BoundAdapter
 from gateway.api import docs, openapi, problems
 from gateway.api.addressing import Addressing
+from gateway.api.admin import AdminServices
+from gateway.api.admin import router as admin_router
 from gateway.api.auth import router as auth_router
 from gateway.api.deps import ApiServices
 from gateway.api.info import router as info_router
@@ -45,6 +47,7 @@ from gateway.config.sync import sync_config
 from gateway.content import Schemas
 from gateway.crypto.keys import KeyStore
 from gateway.events.sets import SetSigner, gateway_signer
+from gateway.operations.parked import ParkedService
 from gateway.routing.bindings import AdapterBindings
 from gateway.routing.recovery import requeue_in_flight
 from gateway.stages.callbacks import CallbackSender, CallbackStage
@@ -56,6 +59,7 @@ from gateway.stages.validate import Validator
 from gateway.store.blobs import BlobStore
 from gateway.store.db import open_database
 from gateway.store.outbox import DatabaseOutbox
+from gateway.store.parked import ParkedStore
 from gateway.store.readmodel import ReadModel
 from gateway.validation import JsonSchemaRegistry, MetadataSchemas, SchemaCatalogue, default_schema_root
 
@@ -292,6 +296,21 @@ async def _request_context(request: Request, call_next: Callable[[Request], Awai
     return response
 
 
+def admin_services(gateway: Gateway) -> AdminServices:
+    """The admin routes' services on this process's database, keys, blobs and relay."""
+    settings = gateway.settings
+    notify = gateway.relay.notify if gateway.relay else lambda: None
+    parked = ParkedService(
+        ParkedStore(gateway.sessions),
+        gateway.blobs,
+        gateway.keys,
+        gateway.validator.schemas,
+        settings.limits,
+        notify,
+    )
+    return AdminServices(settings, parked, ReadModel(gateway.sessions), topology_of(settings))
+
+
 def _tokens_of(app: FastAPI) -> TokenIssuer | None:
     """The token issuer once the lifespan has built the services."""
     services: ApiServices | None = getattr(app.state, "services", None)
@@ -314,6 +333,7 @@ def create_app(settings: Settings, libraries: Libraries | None = None) -> FastAP
                 gateway.adapter_health,
                 runs_stages=gateway.broker is not None,
             )
+            app.state.admin = admin_services(gateway)
             log.info("gateway_started", base_url=settings.public_url)
             yield
         log.info("gateway_stopped")
@@ -340,4 +360,5 @@ def create_app(settings: Settings, libraries: Libraries | None = None) -> FastAP
     app.include_router(info_router)
     app.include_router(validate_router)
     app.include_router(operations_router)
+    app.include_router(admin_router)
     return app

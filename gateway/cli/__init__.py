@@ -17,6 +17,7 @@ from pathlib import Path
 
 from gateway.cli import commands
 from gateway.cli.failure import Exit, Failure
+from gateway.cli.parked import add_parked_commands
 
 __all__ = ["Exit", "main"]
 
@@ -141,6 +142,8 @@ def _parser() -> argparse.ArgumentParser:
     trace = command(sub, "trace", "one submission's timeline across every hop", commands.cmd_trace)
     trace.add_argument("reference", help="submission id or case id")
     trace.add_argument("--json", action="store_true", help="machine-readable output")
+
+    add_parked_commands(group("parked", "parked submissions: list, show, replay, reject"), command)
 
     audit = group("audit", "the hash-chained audit log")
     command(audit, "verify", "check the whole chain; report the first broken link", commands.cmd_audit)

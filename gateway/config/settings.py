@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from gateway.config.model import ClientConfig, TenantConfig
+from gateway.config.model import ClientConfig, OperatorConfig, TenantConfig
 from gateway.errors import ConfigError
 
 MB = 1024 * 1024
@@ -149,6 +149,7 @@ class Settings(BaseSettings):
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     tenants: list[TenantConfig] = Field(default_factory=list)
     clients: list[ClientConfig] = Field(default_factory=list)
+    operators: list[OperatorConfig] = Field(default_factory=list)
 
     @property
     def public_url(self) -> str:

@@ -16,18 +16,21 @@ For each message:
 The retry budget and parking belong to the broker fabric's settle rule; :meth:`DeliverStage.parked`
 records a park the fabric decided (retries exhausted, the broker's delivery limit) unless an
 attempt still holds the claim. The submission id is the adapter's idempotency key for what still
-repeats (a side effect done, the worker killed before the commit).
+repeats (a side effect done, the worker killed before the commit). Attempt numbers continue from
+the record: an attempt is numbered after the highest one recorded, so a replayed submission's
+first attempt follows its last (the retry budget still counts the message's own attempts).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.adapters import PermanentDeliveryError, TransientDeliveryError
@@ -45,7 +48,7 @@ from gateway.store.attempts import Attempt, AttemptOutcome, record_attempt
 from gateway.store.blobs import BlobStore
 from gateway.store.claims import Busy, claim, held, release, release_values, unclaimed
 from gateway.store.lifecycle import SubmissionStatus, transition
-from gateway.store.models import Attachment, Submission
+from gateway.store.models import Attachment, DeliveryAttempt, Submission
 from gateway.store.parking import record_parked
 
 log = structlog.get_logger()
@@ -96,9 +99,10 @@ class DeliverStage:
         return Park(reason)
 
     async def _deliver(self, delivery: Delivery, submission_id: str) -> Outcome:
-        attempt = delivery.attempt
         async with self.sessions() as session:
             row = await session.get(Submission, submission_id)
+            last = select(func.max(DeliveryAttempt.attempt))
+            recorded = await session.scalar(last.where(DeliveryAttempt.submission_id == submission_id))
             blobs = {
                 a.attachment_id: a.blob
                 for a in await session.scalars(
@@ -108,6 +112,8 @@ class DeliverStage:
         if row is None or row.status != S.VALIDATED:
             log.info("delivery_skipped", status=row.status if row else None)
             return DONE
+        attempt = max(delivery.attempt, (recorded or 0) + 1)  # numbers continue after a replay
+        delivery = dataclasses.replace(delivery, attempt=attempt)
         binding = self.bindings.get(row.destination_id, row.service_identifier)
         if binding is None:
             reason = "no adapter bound to this service"

@@ -1,0 +1,163 @@
+"""The admin API under ``/admin/v1``: parked submissions (list, show, replay, reject), status and
+trace, for the operators declared in ``[[operators]]``.
+
+Operators authenticate with HTTP Basic (their id and the secret whose hash the configuration
+holds), never with a sender's bearer token. An operator limited to some tenants sees and acts
+on those tenants' destinations only: another destination is 403, another's submission 404.
+Every route calls :mod:`gateway.operations`, as ``xgw`` does; every action is recorded in the
+audit log as ``operator:<id>``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+from dataclasses import dataclass
+from typing import Annotated, Any, cast
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+
+from gateway.api import openapi
+from gateway.broker.topology import Topology
+from gateway.config.settings import Settings
+from gateway.crypto.secrets import verify_secret
+from gateway.errors import AuthenticationError, ForbiddenError, NotFoundError
+from gateway.operations.parked import Operator, ParkedService, as_json
+from gateway.operations.status import read_status
+from gateway.operations.trace import read_timeline
+from gateway.pools import Pool, run_in
+from gateway.store.parked import ParkedFilter
+from gateway.store.readmodel import ReadModel
+
+__all__ = ["AdminServices", "router"]
+
+router = APIRouter(prefix="/admin/v1", tags=[openapi.ADMIN])
+_DENIED = ("invalid-operator", "forbidden")
+
+
+@dataclass(frozen=True)
+class AdminServices:
+    """What the admin routes use; built by the composition root."""
+
+    settings: Settings
+    parked: ParkedService
+    read: ReadModel
+    topology: Topology
+
+
+def _services(request: Request) -> AdminServices:
+    return cast(AdminServices, request.app.state.admin)
+
+
+Services = Annotated[AdminServices, Depends(_services)]
+
+
+async def _operator(request: Request, services: Services) -> Operator:
+    """The operator of HTTP Basic credentials; raises ``AuthenticationError`` otherwise."""
+    scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+    try:
+        name, _, secret = base64.b64decode(encoded, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        name, secret = "", ""
+    declared = next((o for o in services.settings.operators if o.id == name), None)
+    stored = declared.secret_hash if declared else None
+    if scheme.lower() != "basic" or not await run_in(Pool.AUTH, verify_secret, secret, stored):
+        raise AuthenticationError("operator credentials (HTTP Basic) needed", slug="invalid-operator")
+    assert declared is not None  # the secret verified against its hash
+    if declared.tenants is None:
+        return Operator(declared.id)
+    scope = {str(d.id) for t in services.settings.tenants if t.id in declared.tenants for d in t.destinations}
+    return Operator(declared.id, frozenset(scope))
+
+
+Acting = Annotated[Operator, Depends(_operator)]
+
+
+class Filters(BaseModel):
+    """Which parked submissions: every field left out matches all."""
+
+    destination: str | None = Field(None, description="destination id")
+    adapter: str | None = Field(None, description="the adapter of the last attempt")
+    error: str | None = Field(None, description="a text in the park reason or the vendor's code")
+    since: dt.datetime | None = Field(None, description="parked at or after")
+
+    def of(self, operator: Operator, submission_id: str | None = None) -> ParkedFilter:
+        if self.destination is not None and not operator.sees(self.destination):
+            raise ForbiddenError("not a destination of this operator", slug="forbidden")
+        return ParkedFilter(submission_id, self.destination, self.adapter, self.error, self.since)
+
+
+class Replay(Filters):
+    """A replay: one submission, or all that match the filters (``all`` for every one)."""
+
+    submission_id: str | None = Field(None, alias="submissionId")
+    all: bool = False
+    dry_run: bool = Field(False, alias="dryRun", description="only check; change nothing")
+    reason: str = Field(min_length=1, max_length=500, description="why (recorded in the audit log)")
+
+
+class Reject(BaseModel):
+    reason: str = Field(min_length=1, max_length=500, description="why (recorded in the audit log)")
+
+
+@router.get("/parked", summary="Parked submissions", responses=openapi.problems(*_DENIED))
+async def parked_list(
+    services: Services, operator: Acting, filters: Annotated[Filters, Query()]
+) -> list[dict[str, Any]]:
+    return [as_json(p) for p in await services.parked.find(operator, filters.of(operator))]
+
+
+@router.get(
+    "/parked/{submission_id}",
+    summary="One parked submission",
+    responses=openapi.problems(*_DENIED, "submission-not-found"),
+)
+async def parked_show(services: Services, operator: Acting, submission_id: str) -> dict[str, Any]:
+    return as_json(await services.parked.show(operator, submission_id))
+
+
+@router.post(
+    "/parked/replay",
+    summary="Check parked submissions again and re-queue them for delivery",
+    responses=openapi.problems(*_DENIED, "request-body-invalid"),
+)
+async def parked_replay(services: Services, operator: Acting, body: Replay) -> list[dict[str, Any]]:
+    which = body.of(operator, body.submission_id)
+    if body.submission_id is None and not body.all and which == ParkedFilter():
+        raise ForbiddenError("name a submission, a filter or all: true", slug="forbidden")
+    results = await services.parked.replay(operator, which, body.reason, dry_run=body.dry_run)
+    return [as_json(r) for r in results]
+
+
+@router.post(
+    "/parked/{submission_id}/reject",
+    summary="Reject a parked submission with technical-error; the sender is told",
+    responses=openapi.problems(*_DENIED, "submission-not-found", "request-body-invalid"),
+)
+async def parked_reject(
+    services: Services, operator: Acting, submission_id: str, body: Reject
+) -> dict[str, Any]:
+    return as_json(await services.parked.reject(operator, submission_id, body.reason))
+
+
+@router.get("/status", summary="Stages and the operator's destinations", responses=openapi.problems(*_DENIED))
+async def status(services: Services, operator: Acting) -> dict[str, Any]:
+    url = services.settings.amqp_url.get_secret_value() if services.settings.amqp_url else None
+    out = (await read_status(services.read, services.topology, url)).as_json()
+    out["destinations"] = [d for d in out["destinations"] if operator.sees(d["destination_id"])]
+    out["keys"] = [k for k in out["keys"] if operator.sees(k["destination_id"])]
+    return out
+
+
+@router.get(
+    "/trace/{reference}",
+    summary="One submission's timeline (submission or case id)",
+    responses=openapi.problems(*_DENIED, "submission-not-found"),
+)
+async def trace(services: Services, operator: Acting, reference: str) -> dict[str, Any]:
+    timeline = await read_timeline(services.read, reference)
+    if not operator.sees(timeline.destination_id):
+        raise NotFoundError(f"no submission or case {reference!r}", slug="submission-not-found")
+    return timeline.as_json()
