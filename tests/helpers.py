@@ -5,18 +5,24 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+import uvicorn
+from fastapi import FastAPI
 from jwcrypto import jwe, jwk
 from sqlalchemy import func, select
 
 from gateway.app import Gateway
+from gateway.config.settings import Settings
 from gateway.crypto.b64 import b64url_decode
 from gateway.crypto.jws import public_key_from_jwk, verify_ps512
+from gateway.server import server_config
 from gateway.store.models import Attachment, Event, Outbox, Submission
 from tests.conftest import LEIKA, SECRET
 
@@ -159,3 +165,22 @@ def verify_event_log(
 
 def new_id() -> str:
     return str(uuid.uuid4())
+
+
+@asynccontextmanager
+async def served(app: FastAPI, settings: Settings) -> AsyncIterator[int]:
+    """``app`` behind the front door (``gateway.server``, as ``xgw serve`` runs it) on a free
+    127.0.0.1 port, until the block ends; yields the port."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    server = uvicorn.Server(server_config(app, settings, host="127.0.0.1", port=port))
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not serving.done(), "server did not start"
+        await asyncio.sleep(0.02)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        await serving

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import time
 from collections.abc import AsyncIterator, MutableMapping
 from dataclasses import dataclass
@@ -14,15 +13,13 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from structlog.testing import capture_logs
 
 from gateway.app import create_app
 from gateway.config.settings import HttpSettings, Settings
-from gateway.server import server_config
 from tests.conftest import ACTIVE, SECRET, make_settings, tenants
 from tests.eventually import eventually
-from tests.helpers import new_id
+from tests.helpers import new_id, served
 
 LIMITS = {
     "max_header_bytes": 4096,
@@ -56,20 +53,9 @@ async def live(tmp_path: Path, key_template: Path, secret_hashes: dict[str, str]
         tenants(),
         [{"id": "portal", "secret_hash": secret_hashes[SECRET], "regions": ["06435"]}],
     ).model_copy(update={"http": HttpSettings.model_validate(LIMITS)})
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(server_config(create_app(settings), settings, host="127.0.0.1", port=port))
-    serving = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not serving.done(), "server did not start"
-        await asyncio.sleep(0.02)
-    try:
+    async with served(create_app(settings), settings) as port:
         with capture_logs() as logs:
             yield Live(port, settings, logs)
-    finally:
-        server.should_exit = True
-        await serving
 
 
 async def _until_closed(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, within: float) -> bytes:

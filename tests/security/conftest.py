@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from gateway.app import create_app
 from gateway.config.settings import HttpSettings, Settings
-from gateway.server import server_config
 from tests.conftest import SECRET, make_settings, tenants
+from tests.helpers import served
 
 #: Short deadlines so that a lying Content-Length is cut within a second or two.
 LIMITS = {"header_timeout_seconds": 1.0, "min_body_bytes_per_second": 2000, "body_rate_window_seconds": 1.0}
@@ -44,19 +42,10 @@ async def live(
         tenants(),
         [{"id": "portal", "secret_hash": secret_hashes[SECRET], "regions": ["06435"]}],
     ).model_copy(update={"http": HttpSettings.model_validate(LIMITS)})
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     app = create_app(settings)
-    server = uvicorn.Server(server_config(app, settings, host="127.0.0.1", port=port))
-    serving = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not serving.done(), "server did not start"
-        await asyncio.sleep(0.02)
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-            client.app = app  # type: ignore[attr-defined]
-            yield LiveGateway(port, settings, client)
-    finally:
-        server.should_exit = True
-        await serving
+    async with (
+        served(app, settings) as port,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client,
+    ):
+        client.app = app  # type: ignore[attr-defined]
+        yield LiveGateway(port, settings, client)
