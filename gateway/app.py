@@ -47,6 +47,7 @@ from gateway.config.sync import sync_config
 from gateway.content import Schemas
 from gateway.crypto.keys import KeyStore
 from gateway.events.sets import SetSigner, gateway_signer
+from gateway.operations.maintenance import Maintenance
 from gateway.operations.parked import ParkedService
 from gateway.routing.bindings import AdapterBindings
 from gateway.routing.recovery import requeue_in_flight
@@ -60,6 +61,7 @@ from gateway.store.blobs import BlobStore
 from gateway.store.db import open_database
 from gateway.store.outbox import DatabaseOutbox
 from gateway.store.parked import ParkedStore
+from gateway.store.pauses import Pauses
 from gateway.store.readmodel import ReadModel
 from gateway.validation import JsonSchemaRegistry, MetadataSchemas, SchemaCatalogue, default_schema_root
 
@@ -308,7 +310,8 @@ def admin_services(gateway: Gateway) -> AdminServices:
         settings.limits,
         notify,
     )
-    return AdminServices(settings, parked, ReadModel(gateway.sessions), topology_of(settings))
+    maintenance = Maintenance(Pauses(gateway.sessions))
+    return AdminServices(settings, parked, maintenance, ReadModel(gateway.sessions), topology_of(settings))
 
 
 def _tokens_of(app: FastAPI) -> TokenIssuer | None:

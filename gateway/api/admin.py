@@ -1,5 +1,5 @@
-"""The admin API under ``/admin/v1``: parked submissions (list, show, replay, reject), status and
-trace, for the operators declared in ``[[operators]]``.
+"""The admin API under ``/admin/v1``: parked submissions (list, show, replay, reject), pausing and
+resuming a destination, status and trace, for the operators declared in ``[[operators]]``.
 
 Operators authenticate with HTTP Basic (their id and the secret whose hash the configuration
 holds), never with a sender's bearer token. An operator limited to some tenants sees and acts
@@ -14,7 +14,7 @@ import base64
 import binascii
 import datetime as dt
 from dataclasses import dataclass
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
@@ -24,6 +24,7 @@ from gateway.broker.topology import Topology
 from gateway.config.settings import Settings
 from gateway.crypto.secrets import verify_secret
 from gateway.errors import AuthenticationError, ForbiddenError, NotFoundError
+from gateway.operations.maintenance import Maintenance
 from gateway.operations.parked import Operator, ParkedService, as_json
 from gateway.operations.status import read_status
 from gateway.operations.trace import read_timeline
@@ -43,6 +44,7 @@ class AdminServices:
 
     settings: Settings
     parked: ParkedService
+    maintenance: Maintenance
     read: ReadModel
     topology: Topology
 
@@ -98,7 +100,7 @@ class Replay(Filters):
     reason: str = Field(min_length=1, max_length=500, description="why (recorded in the audit log)")
 
 
-class Reject(BaseModel):
+class Reason(BaseModel):
     reason: str = Field(min_length=1, max_length=500, description="why (recorded in the audit log)")
 
 
@@ -137,7 +139,7 @@ async def parked_replay(services: Services, operator: Acting, body: Replay) -> l
     responses=openapi.problems(*_DENIED, "submission-not-found", "request-body-invalid"),
 )
 async def parked_reject(
-    services: Services, operator: Acting, submission_id: str, body: Reject
+    services: Services, operator: Acting, submission_id: str, body: Reason
 ) -> dict[str, Any]:
     return as_json(await services.parked.reject(operator, submission_id, body.reason))
 
@@ -161,3 +163,19 @@ async def trace(services: Services, operator: Acting, reference: str) -> dict[st
     if not operator.sees(timeline.destination_id):
         raise NotFoundError(f"no submission or case {reference!r}", slug="submission-not-found")
     return timeline.as_json()
+
+
+@router.post(
+    "/destinations/{destination_id}/{action}",
+    summary="Pause or resume a destination's deliveries (submissions wait, no attempt is spent)",
+    status_code=204,
+    responses=openapi.problems(*_DENIED, "destination-not-found", "request-body-invalid"),
+)
+async def pause(
+    services: Services,
+    operator: Acting,
+    destination_id: str,
+    action: Literal["pause", "resume"],
+    body: Reason,
+) -> None:
+    await services.maintenance.pause(operator, destination_id, body.reason, paused=action == "pause")

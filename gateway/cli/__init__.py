@@ -17,6 +17,7 @@ from pathlib import Path
 
 from gateway.cli import commands
 from gateway.cli.failure import Exit, Failure
+from gateway.cli.maintenance import add_destination_commands
 from gateway.cli.parked import add_parked_commands
 
 __all__ = ["Exit", "main"]
@@ -144,6 +145,7 @@ def _parser() -> argparse.ArgumentParser:
     trace.add_argument("--json", action="store_true", help="machine-readable output")
 
     add_parked_commands(group("parked", "parked submissions: list, show, replay, reject"), command)
+    add_destination_commands(group("destinations", "pause and resume deliveries"), command)
 
     audit = group("audit", "the hash-chained audit log")
     command(audit, "verify", "check the whole chain; report the first broken link", commands.cmd_audit)

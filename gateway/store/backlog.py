@@ -60,7 +60,7 @@ class DestinationBacklog:
 
     destination_id: str
     name: str
-    status: str  #: active, inactive, decommissioned
+    status: str  #: active, inactive, decommissioned; paused while an operator paused its deliveries
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATES, 0))
     oldest_waiting: dt.datetime | None = None
     last_success: dt.datetime | None = None
@@ -102,7 +102,7 @@ def _state(status: str, claimed: bool, tried: bool) -> str | None:
 async def destination_backlogs(session: AsyncSession, now: dt.datetime) -> list[DestinationBacklog]:
     """Every destination's backlog by state, oldest waiting, last success and recent failures."""
     backlogs = {
-        row.id: DestinationBacklog(row.id, row.name, row.status)
+        row.id: DestinationBacklog(row.id, row.name, "paused" if row.paused_at else row.status)
         for row in await session.scalars(select(Destination).order_by(Destination.name, Destination.id))
     }
     tried = select(DeliveryAttempt.submission_id).distinct().subquery()

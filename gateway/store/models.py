@@ -33,6 +33,7 @@ class Destination(Base):
     metadata_versions: Mapped[list[Any]]
     reply_channels: Mapped[dict[str, Any]]
     services: Mapped[list[Any]]
+    paused_at: Mapped[dt.datetime | None]  #: deliveries wait while set (``gateway.store.pauses``)
 
 
 class DestinationKey(Base):

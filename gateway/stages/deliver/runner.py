@@ -3,7 +3,8 @@ adapter bound to its service.
 
 For each message:
 
-1. a submission that is not ``validated`` (unknown, delivered, parked) is done already;
+1. a submission that is not ``validated`` (unknown, delivered, parked) is done already; one whose
+   destination an operator paused waits (:class:`~gateway.broker.Wait`, no attempt spent);
 2. no adapter bound → ``parked`` at once;
 3. the stage claims the submission (:mod:`gateway.store.claims`); a claim held by another
    attempt → :class:`~gateway.broker.Wait` (the vendor is not called twice at the same time);
@@ -50,6 +51,7 @@ from gateway.store.claims import Busy, claim, held, release, release_values, unc
 from gateway.store.lifecycle import SubmissionStatus, transition
 from gateway.store.models import Attachment, DeliveryAttempt, Submission
 from gateway.store.parking import record_parked
+from gateway.store.pauses import is_paused
 
 log = structlog.get_logger()
 ACCEPT = "accept-submission"
@@ -103,6 +105,7 @@ class DeliverStage:
             row = await session.get(Submission, submission_id)
             last = select(func.max(DeliveryAttempt.attempt))
             recorded = await session.scalar(last.where(DeliveryAttempt.submission_id == submission_id))
+            paused = row is not None and await is_paused(session, row.destination_id)
             blobs = {
                 a.attachment_id: a.blob
                 for a in await session.scalars(
@@ -112,6 +115,9 @@ class DeliverStage:
         if row is None or row.status != S.VALIDATED:
             log.info("delivery_skipped", status=row.status if row else None)
             return DONE
+        if paused:
+            log.info("delivery_paused", destination_id=row.destination_id)
+            return Wait(self.recheck_seconds, "the destination is paused")
         attempt = max(delivery.attempt, (recorded or 0) + 1)  # numbers continue after a replay
         delivery = dataclasses.replace(delivery, attempt=attempt)
         binding = self.bindings.get(row.destination_id, row.service_identifier)

@@ -4,17 +4,20 @@ of another tenant are refused on every route."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 
 import httpx
 
 from gateway.crypto.secrets import hash_secret
+from gateway.store.attempts import attempts_of
+from gateway.store.models import Submission
 from tests.conftest import ACTIVE
-from tests.helpers import bearer, token
+from tests.helpers import bearer, gateway_of, token
 from tests.integration.pipeline.conftest import HTTP_LEIKA, PipelineGateway
 from tests.integration.pipeline.test_binding_policy import settled
 from tests.integration.pipeline.test_pipeline import EVENTS, final_log, send
-from tests.unit.adapters.vendor_server import Answer
+from tests.unit.adapters.vendor_server import Answer, VendorServer
 
 OPS_SECRET = "operator-secret-0123456789abcdef"
 
@@ -23,7 +26,7 @@ def basic(name: str, secret: str = OPS_SECRET) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"{name}:{secret}".encode()).decode()}
 
 
-async def start(pipeline: PipelineGateway) -> httpx.AsyncClient:
+async def start(pipeline: PipelineGateway) -> tuple[httpx.AsyncClient, VendorServer]:
     digest = hash_secret(OPS_SECRET)
     pipeline.base["operators"] = [
         {"id": "ops", "secret_hash": digest},
@@ -32,13 +35,13 @@ async def start(pipeline: PipelineGateway) -> httpx.AsyncClient:
     ]
     api, _, vendor = await pipeline.start()
     vendor.script(Answer(422, body=b"E-4711"), Answer(422, body=b"E-4712"))
-    return api
+    return api, vendor
 
 
 async def test_operators_replay_and_reject_parked_submissions_of_their_tenant(
     pipeline: PipelineGateway,
 ) -> None:
-    api = await start(pipeline)
+    api, vendor = await start(pipeline)
     auth = bearer(await token(api))
     refs = [(await send(api, auth, HTTP_LEIKA))[0] for _ in range(2)]
     for ref in refs:
@@ -73,7 +76,7 @@ async def test_operators_replay_and_reject_parked_submissions_of_their_tenant(
 async def test_every_admin_route_refuses_no_credentials_a_sender_token_and_another_tenants_operator(
     pipeline: PipelineGateway,
 ) -> None:
-    api = await start(pipeline)
+    api, vendor = await start(pipeline)
     auth = bearer(await token(api))
     ref, _ = await send(api, auth, HTTP_LEIKA)
     await settled(api, ref["submissionId"], "parked")
@@ -85,6 +88,7 @@ async def test_every_admin_route_refuses_no_credentials_a_sender_token_and_anoth
         ("POST", f"/admin/v1/parked/{sid}/reject", {"reason": "r"}),
         ("GET", "/admin/v1/status", None),
         ("GET", f"/admin/v1/trace/{sid}", None),
+        ("POST", f"/admin/v1/destinations/{ACTIVE}/pause", {"reason": "r"}),
     ]
     paths = {p for p in api.app.openapi()["paths"] if p.startswith("/admin/")}  # type: ignore[attr-defined]
     assert len(paths) == len(routes)  # every admin route is tried below
@@ -108,5 +112,38 @@ async def test_every_admin_route_refuses_no_credentials_a_sender_token_and_anoth
     assert (await api.get(f"/admin/v1/trace/{sid}", headers=elsewhere)).status_code == 404
     status = (await api.get("/admin/v1/status", headers=elsewhere)).json()
     assert status["destinations"] == [] and status["keys"] == []
+    paused = await api.post(f"/admin/v1/destinations/{ACTIVE}/pause", json={"reason": "r"}, headers=elsewhere)
+    assert paused.status_code == 403
     still = (await api.get("/admin/v1/parked", headers=basic("ops"))).json()
     assert [p["submission_id"] for p in still] == [sid]
+
+
+async def test_a_paused_destination_delivers_nothing_spends_no_attempt_and_delivers_after_resume(
+    pipeline: PipelineGateway,
+) -> None:
+    api, vendor = await start(pipeline)
+    ops, auth = basic("musterstadt-ops"), bearer(await token(api))
+    paused = await api.post(
+        f"/admin/v1/destinations/{ACTIVE}/pause", json={"reason": "DMS update"}, headers=ops
+    )
+    assert paused.status_code == 204, paused.text
+    status = (await api.get("/admin/v1/status", headers=ops)).json()
+    assert [d["status"] for d in status["destinations"]] == ["paused"]
+    vendor.scripted.clear()  # the vendor would accept now
+    ref, _ = await send(api, auth, HTTP_LEIKA)
+    await asyncio.sleep(3)  # the message waits, again and again, while paused
+    async with gateway_of(api).sessions() as session:
+        row = await session.get(Submission, ref["submissionId"])
+        assert row is not None and row.status == "validated"
+        assert await attempts_of(session, row.id) == []
+    assert vendor.posts() == []
+
+    resumed = await api.post(f"/admin/v1/destinations/{ACTIVE}/resume", json={"reason": "done"}, headers=ops)
+    assert resumed.status_code == 204
+    attempts = await settled(api, ref["submissionId"], "delivered")
+    assert [(a.attempt, a.outcome.value) for a in attempts] == [(1, "delivered")]
+    unknown = "00000000-0000-0000-0000-000000000000"
+    missing = await api.post(
+        f"/admin/v1/destinations/{unknown}/pause", json={"reason": "r"}, headers=basic("ops")
+    )
+    assert missing.status_code == 404
