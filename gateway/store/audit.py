@@ -142,13 +142,17 @@ def _forget(session: Session, transaction: SessionTransaction) -> None:
 
 
 def _with_ids(session: Session, pending: list[Entry]) -> list[Entry]:
-    wanted = {e.submission_id for e in pending if e.submission_id and not (e.case_id and e.destination_id)}
-    if not wanted:
-        return pending
-    rows = session.execute(
-        select(Submission.id, Submission.case_id, Submission.destination_id).where(Submission.id.in_(wanted))
-    )
-    ids = {sid: (case, destination) for sid, case, destination in rows}
+    """``pending`` with the case and destination ids of their submissions: from each other where
+    one entry names them, else read (a lone delivery attempt or park)."""
+    ids = {e.submission_id: (e.case_id, e.destination_id) for e in pending if e.case_id and e.destination_id}
+    wanted = {e.submission_id for e in pending if e.submission_id and e.submission_id not in ids}
+    if wanted:
+        rows = session.execute(
+            select(Submission.id, Submission.case_id, Submission.destination_id).where(
+                Submission.id.in_(wanted)
+            )
+        )
+        ids |= {sid: (case, destination) for sid, case, destination in rows}
     return [
         replace(
             e,
@@ -163,12 +167,14 @@ def _with_ids(session: Session, pending: list[Entry]) -> list[Entry]:
 
 def _serialize(session: Session) -> None:
     """Hold off every other append until this transaction ends: PostgreSQL's advisory lock; on
-    SQLite, a write that changes nothing takes the one write lock (a transaction that wrote
-    nothing before would otherwise read the head outside its write transaction)."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
+    SQLite the one write lock, held since the transaction's first write, else taken by a write
+    that changes nothing (the head would otherwise be read outside the write transaction)."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_LOCK})
-    elif dialect == "sqlite":
+    elif connection.dialect.name == "sqlite" and not getattr(
+        connection.connection.driver_connection, "in_transaction", False
+    ):
         session.execute(text("UPDATE audit_log SET seq = seq WHERE 0"))
 
 

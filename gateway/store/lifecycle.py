@@ -57,14 +57,17 @@ async def _guarded(
     status: SubmissionStatus,
     values: dict[str, Any],
     conditions: tuple[ColumnElement[bool], ...] = (),
-) -> bool:
+) -> tuple[str, str] | None:
+    """The updated submission's case and destination ids, ``None`` if it was not updated."""
     result = await session.execute(
         update(Submission)
         .where(Submission.id == submission_id, Submission.status == status, *conditions)
         .values(**values)
+        .returning(Submission.case_id, Submission.destination_id)
         .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    row = result.first()
+    return None if row is None else (row.case_id, row.destination_id)
 
 
 async def transition(
@@ -84,12 +87,15 @@ async def transition(
         raise ValueError(f"a submission cannot go from {source} to {target}")
     changed = {**values, "status": target, "updated_at": utcnow()}
     moved = await _guarded(session, submission_id, source, changed, conditions)
-    if moved:
-        detail = {"from": source.value, **(evidence or {})}
-        record(
-            session, Entry(f"submission.{target.value}", submission_id, outcome=target.value, detail=detail)
-        )
-    return moved
+    if moved is None:
+        return False
+    detail = {"from": source.value, **(evidence or {})}
+    case_id, destination_id = moved
+    record(
+        session,
+        Entry(f"submission.{target.value}", submission_id, case_id, destination_id, target.value, detail),
+    )
+    return True
 
 
 def add_submission(session: AsyncSession, submission: Submission) -> None:
@@ -115,4 +121,5 @@ async def still(
 ) -> bool:
     """Update ``values`` only while the submission is in ``status`` (and meets ``conditions``):
     a guard without a step. ``False`` if it is not."""
-    return await _guarded(session, submission_id, status, {**values, "updated_at": utcnow()}, conditions)
+    values = {**values, "updated_at": utcnow()}
+    return await _guarded(session, submission_id, status, values, conditions) is not None

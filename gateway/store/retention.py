@@ -93,7 +93,7 @@ async def purge(sessions: async_sessionmaker[AsyncSession], blobs: BlobStore, du
         row.metadata_blob = row.data_blob = None
         await session.execute(delete(Attachment).where(Attachment.submission_id == due.submission_id))
         detail = {"rule": due.rule, "blobs": len(names)}
-        record(session, Entry("content.deleted", due.submission_id, outcome="deleted", detail=detail))
+        record(session, Entry("content.deleted", row.id, row.case_id, row.destination_id, "deleted", detail))
     for name in names:
         blobs.delete(name)
     log.info(
