@@ -10,13 +10,12 @@ audit log as ``operator:<id>``.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, cast
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import BaseModel, Field
 
 from gateway.api import openapi
@@ -56,16 +55,30 @@ def _services(request: Request) -> AdminServices:
 Services = Annotated[AdminServices, Depends(_services)]
 
 
-async def _operator(request: Request, services: Services) -> Operator:
+class _OperatorBasic(HTTPBasic):
+    """HTTP Basic for operators, documented as the ``operator`` scheme; malformed credentials are
+    no credentials (the route answers ``invalid-operator``, not the framework's 401)."""
+
+    async def __call__(self, request: Request) -> HTTPBasicCredentials | None:  # type: ignore[override]
+        try:
+            return await super().__call__(request)
+        except HTTPException:
+            return None
+
+
+_BASIC = _OperatorBasic(
+    scheme_name="operator", auto_error=False, description="an [[operators]] entry: its id and secret"
+)
+
+
+async def _operator(
+    services: Services, credentials: Annotated[HTTPBasicCredentials | None, Depends(_BASIC)]
+) -> Operator:
     """The operator of HTTP Basic credentials; raises ``AuthenticationError`` otherwise."""
-    scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
-    try:
-        name, _, secret = base64.b64decode(encoded, validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        name, secret = "", ""
+    name, secret = (credentials.username, credentials.password) if credentials else ("", "")
     declared = next((o for o in services.settings.operators if o.id == name), None)
     stored = declared.secret_hash if declared else None
-    if scheme.lower() != "basic" or not await run_in(Pool.AUTH, verify_secret, secret, stored):
+    if credentials is None or not await run_in(Pool.AUTH, verify_secret, secret, stored):
         raise AuthenticationError("operator credentials (HTTP Basic) needed", slug="invalid-operator")
     assert declared is not None  # the secret verified against its hash
     if declared.tenants is None:
@@ -75,6 +88,11 @@ async def _operator(request: Request, services: Services) -> Operator:
 
 
 Acting = Annotated[Operator, Depends(_operator)]
+
+
+def _example(body: dict[str, Any]) -> dict[str, Any]:
+    """``openapi_extra`` adding an example to a route's JSON body."""
+    return {"requestBody": {"content": {"application/json": {"example": body}}}}
 
 
 class Filters(BaseModel):
@@ -124,6 +142,9 @@ async def parked_show(services: Services, operator: Acting, submission_id: str) 
     "/parked/replay",
     summary="Check parked submissions again and re-queue them for delivery",
     responses=openapi.problems(*_DENIED, "request-body-invalid"),
+    openapi_extra=_example(
+        {"destination": "4b2b7c2e-9f57-4d1a-9a3c-1f0e5d8c7a01", "reason": "vendor fixed", "dryRun": True}
+    ),
 )
 async def parked_replay(services: Services, operator: Acting, body: Replay) -> list[dict[str, Any]]:
     which = body.of(operator, body.submission_id)
@@ -137,6 +158,7 @@ async def parked_replay(services: Services, operator: Acting, body: Replay) -> l
     "/parked/{submission_id}/reject",
     summary="Reject a parked submission with technical-error; the sender is told",
     responses=openapi.problems(*_DENIED, "submission-not-found", "request-body-invalid"),
+    openapi_extra=_example({"reason": "the vendor no longer accepts this service"}),
 )
 async def parked_reject(
     services: Services, operator: Acting, submission_id: str, body: Reason
@@ -170,6 +192,7 @@ async def trace(services: Services, operator: Acting, reference: str) -> dict[st
     summary="Pause or resume a destination's deliveries (submissions wait, no attempt is spent)",
     status_code=204,
     responses=openapi.problems(*_DENIED, "destination-not-found", "request-body-invalid"),
+    openapi_extra=_example({"reason": "vendor maintenance until 18:00"}),
 )
 async def pause(
     services: Services,

@@ -21,7 +21,12 @@ BODIES = {
         ("put", f"/{v}/submissions/{{submission_id}}/attachments/{{attachment_id}}"): "application/jose"
         for v in ("v1", "v2")
     },
+    ("post", "/admin/v1/parked/replay"): "application/json",
+    ("post", "/admin/v1/parked/{submission_id}/reject"): "application/json",
+    ("post", "/admin/v1/destinations/{destination_id}/{action}"): "application/json",
 }
+#: Operations for operators: HTTP Basic of an ``[[operators]]`` entry, never a sender's token.
+ADMIN = "/admin/v1/"
 #: Operations anyone may call.
 PUBLIC = {
     ("post", "/token"),
@@ -55,7 +60,10 @@ def test_every_body_is_declared_with_a_schema_and_an_example(document: dict[str,
         if "requestBody" in op:
             assert op["requestBody"]["required"] is True, (method, path)
             ((media_type, content),) = op["requestBody"]["content"].items()
-            assert content["schema"].get("type") in {"object", "string"}, (method, path)
+            schema = content["schema"]
+            if "$ref" in schema:  # a model of the admin API, kept in components
+                schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+            assert schema.get("type") in {"object", "string"}, (method, path)
             assert content["example"], (method, path)
             declared[method, path] = media_type
     assert declared == BODIES
@@ -73,13 +81,18 @@ def test_json_bodies_are_inlined_without_dangling_references(document: dict[str,
     assert "destinationId" in schema["schema"]["required"]
 
 
-def test_the_bearer_scheme_guards_every_operation_but_the_public_ones(document: dict[str, Any]) -> None:
+def test_the_bearer_scheme_guards_every_sender_operation_and_basic_every_admin_one(
+    document: dict[str, Any],
+) -> None:
     scheme = document["components"]["securitySchemes"]["bearer"]
     assert scheme["type"] == "oauth2"
     assert scheme["flows"]["clientCredentials"]["tokenUrl"] == "/token"
+    operator = document["components"]["securitySchemes"]["operator"]
+    assert (operator["type"], operator["scheme"]) == ("http", "basic")
     for method, path, op in operations(document):
         guarded = (method, path) not in PUBLIC
-        assert op.get("security", []) == ([{"bearer": []}] if guarded else []), (method, path)
+        scheme = "operator" if path.startswith(ADMIN) else "bearer"
+        assert op.get("security", []) == ([{scheme: []}] if guarded else []), (method, path)
         assert ("401" in op["responses"]) == (guarded or path == "/token"), (method, path)
 
 
