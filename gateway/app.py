@@ -14,6 +14,7 @@ catalogue, metadata schemas, adapter registry) is loaded once per process (:clas
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -82,13 +83,9 @@ class Libraries:
 
     @classmethod
     def load(cls) -> Libraries:
-        root = default_schema_root()
-        return cls(
-            SchemaCatalogue.load(root, lazy=True),
-            MetadataSchemas.load(root),
-            JsonSchemaRegistry.load(root),
-            AdapterRegistry.discover(),
-        )
+        """The process's libraries, read on first use: schema files and installed adapters do not
+        change while it runs, and every gateway the process composes shares them."""
+        return _libraries()
 
     def schemas(self, settings: Settings, *, warm: bool = True) -> Schemas:
         """The schemas; with ``warm`` the sets the configuration uses are compiled now."""
@@ -102,6 +99,17 @@ class Libraries:
             for s in v.submission_schemas
         )
         return Schemas(self.catalogue, self.metadata, self.json)
+
+
+@functools.cache
+def _libraries() -> Libraries:
+    root = default_schema_root()
+    return Libraries(
+        SchemaCatalogue.load(root, lazy=True),
+        MetadataSchemas.load(root),
+        JsonSchemaRegistry.load(root),
+        AdapterRegistry.discover(),
+    )
 
 
 @dataclass

@@ -124,7 +124,7 @@ async def test_destination_and_public_key(api: httpx.AsyncClient, auth: dict[str
 @pytest.mark.parametrize(
     ("destination", "extra", "status", "type_"),
     [
-        (new_id(), {}, 404, FIT + "destination-not-found"),
+        ("0f0f0f0f-1111-4222-8333-444444444444", {}, 404, FIT + "destination-not-found"),  # unknown
         (INACTIVE, {}, 422, FIT + "destination-state-invalid"),
         (
             ACTIVE,
