@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from gateway.app import create_app
 from gateway.config.settings import Settings
 from gateway.crypto.keys import KeyStore
 from gateway.crypto.secrets import hash_secret
+from gateway.store.db import open_database
 
 PG_ADMIN_URL = os.environ.get("XGW_TEST_POSTGRES", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -103,26 +106,86 @@ def _service_unavailable(what: str, exc: BaseException) -> None:
     pytest.skip(f"{what} not reachable: {exc}")
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """A fresh, empty database per test: a SQLite file, or a new PostgreSQL database."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}"
-        return
-    name = f"xgwt_{uuid.uuid4().hex[:16]}"
+def _postgres_url(name: str) -> str:
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+async def _create_postgres_database(name: str, template: str | None = None) -> None:
     admin = create_async_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     try:
         async with admin.connect() as conn:
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except OSError as exc:
-        await admin.dispose()
-        _service_unavailable("PostgreSQL", exc)
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+            await conn.execute(
+                text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+            )
     finally:
+        await admin.dispose()
+
+
+async def _drop_postgres_database(name: str) -> None:
+    admin = create_async_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
         async with admin.connect() as conn:
             await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
         await admin.dispose()
+
+
+def _run(coroutine: Coroutine[Any, Any, None]) -> None:
+    """Run ``coroutine`` to the end on a loop of its own (a test's loop may be running here)."""
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.run, coroutine).result()
+
+
+async def _migrate(url: str) -> None:
+    engine, _ = await open_database(url)
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database at the newest revision, made once per run and copied for each test."""
+    path = tmp_path_factory.mktemp("template") / "gateway.db"
+    _run(_migrate(f"sqlite+aiosqlite:///{path}"))
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    """A PostgreSQL database at the newest revision, made once per run: each test's database is
+    created from it (``CREATE DATABASE … TEMPLATE``) instead of running the migrations again."""
+    name = f"xgwt_template_{uuid.uuid4().hex[:12]}"
+    try:
+        _run(_create_postgres_database(name))
+    except OSError as exc:
+        _service_unavailable("PostgreSQL", exc)
+    try:
+        _run(_migrate(_postgres_url(name)))
+        yield name
+    finally:
+        _run(_drop_postgres_database(name))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh database per test, a SQLite file or a new PostgreSQL database, already at the newest
+    revision; empty (no tables) for a test marked ``blank_database``."""
+    blank = request.node.get_closest_marker("blank_database") is not None
+    if request.param == "sqlite":
+        path = tmp_path / "gateway.db"
+        if not blank:
+            shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite+aiosqlite:///{path}"
+        return
+    template = None if blank else request.getfixturevalue("postgres_template")
+    name = f"xgwt_{uuid.uuid4().hex[:16]}"
+    try:
+        await _create_postgres_database(name, template)
+    except OSError as exc:
+        _service_unavailable("PostgreSQL", exc)
+    try:
+        yield _postgres_url(name)
+    finally:
+        await _drop_postgres_database(name)
 
 
 def make_settings(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, inspect
@@ -41,6 +42,7 @@ async def test_a_delivery_is_recorded_with_the_vendors_reference_and_note(pipeli
     assert attempt.latency_ms >= 0 and attempt.at is not None
 
 
+@pytest.mark.blank_database
 async def test_migration_0005_adds_the_outcome_columns_and_takes_them_back(database_url: str) -> None:
     engine = create_engine(database_url)
 
