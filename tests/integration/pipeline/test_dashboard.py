@@ -10,8 +10,9 @@ import re
 import httpx
 import pytest
 
+from gateway.crypto.secrets import hash_secret
 from tests.conftest import ACTIVE
-from tests.helpers import bearer, token
+from tests.helpers import bearer, gateway_of, token
 from tests.integration.pipeline.conftest import HTTP_LEIKA, PipelineGateway
 from tests.integration.pipeline.test_admin_api import OPS_SECRET
 from tests.integration.pipeline.test_admin_api import start as start_with_operators
@@ -110,6 +111,14 @@ async def test_a_wrong_secret_or_an_unknown_operator_is_refused_and_logout_ends_
     assert (await api.get("/admin/")).status_code == 303
     back = await api.post("/admin/login", data={"csrf": csrf, "operator": "ops", "secret": OPS_SECRET})
     assert back.status_code == 403  # the old session's token does not log in again
+
+    await log_in(api, "ops")
+    operators = gateway_of(api).settings.operators  # the configuration the dashboard reads
+    operators[0] = operators[0].model_copy(update={"secret_hash": hash_secret("a new secret")})
+    assert (await api.get("/admin/")).status_code == 303  # a changed secret ends the session
+    await log_in(api, "ops", "a new secret")
+    operators.pop(0)
+    assert (await api.get("/admin/")).status_code == 303  # so does a removed operator
 
 
 async def test_the_session_cookie_is_httponly_strict_and_the_pages_allow_no_script(
