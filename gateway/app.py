@@ -31,6 +31,8 @@ from gateway.api.addressing import Addressing
 from gateway.api.admin import AdminServices
 from gateway.api.admin import router as admin_router
 from gateway.api.auth import router as auth_router
+from gateway.api.dashboard import build_services as dashboard_services
+from gateway.api.dashboard import router as dashboard_router
 from gateway.api.deps import ApiServices
 from gateway.api.info import router as info_router
 from gateway.api.operations import OperationsServices
@@ -345,6 +347,9 @@ def create_app(settings: Settings, libraries: Libraries | None = None) -> FastAP
                 runs_stages=gateway.broker is not None,
             )
             app.state.admin = admin_services(gateway)
+            app.state.dashboard = dashboard_services(
+                app.state.admin, gateway.keys.secret("dashboard-session"), gateway.adapter_health
+            )
             log.info("gateway_started", base_url=settings.public_url)
             yield
         log.info("gateway_stopped")
@@ -372,4 +377,5 @@ def create_app(settings: Settings, libraries: Libraries | None = None) -> FastAP
     app.include_router(validate_router)
     app.include_router(operations_router)
     app.include_router(admin_router)
+    app.include_router(dashboard_router)
     return app

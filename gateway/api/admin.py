@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 
 from gateway.api import openapi
 from gateway.broker.topology import Topology
+from gateway.config.model import OperatorConfig
 from gateway.config.settings import Settings
 from gateway.crypto.secrets import verify_secret
 from gateway.errors import AuthenticationError, ForbiddenError, NotFoundError
@@ -31,7 +32,7 @@ from gateway.pools import Pool, run_in
 from gateway.store.parked import ParkedFilter
 from gateway.store.readmodel import ReadModel
 
-__all__ = ["AdminServices", "router"]
+__all__ = ["AdminServices", "authenticate_operator", "declared_operator", "operator_of", "router"]
 
 router = APIRouter(prefix="/admin/v1", tags=[openapi.ADMIN])
 _DENIED = ("invalid-operator", "forbidden")
@@ -71,20 +72,40 @@ _BASIC = _OperatorBasic(
 )
 
 
+def declared_operator(settings: Settings, name: str) -> OperatorConfig | None:
+    """The ``[[operators]]`` entry ``name``, if there is one."""
+    return next((o for o in settings.operators if o.id == name), None)
+
+
+def operator_of(settings: Settings, declared: OperatorConfig) -> Operator:
+    """The declared operator with its scope: the destinations of its tenants (``None``: all)."""
+    if declared.tenants is None:
+        return Operator(declared.id)
+    scope = {str(d.id) for t in settings.tenants if t.id in declared.tenants for d in t.destinations}
+    return Operator(declared.id, frozenset(scope))
+
+
+async def authenticate_operator(settings: Settings, name: str, secret: str) -> Operator | None:
+    """The operator ``name`` if ``secret`` verifies against its hash, else ``None``; an unknown
+    name costs the same hash as a known one."""
+    declared = declared_operator(settings, name)
+    stored = declared.secret_hash if declared else None
+    if not await run_in(Pool.AUTH, verify_secret, secret, stored):
+        return None
+    assert declared is not None  # the secret verified against its hash
+    return operator_of(settings, declared)
+
+
 async def _operator(
     services: Services, credentials: Annotated[HTTPBasicCredentials | None, Depends(_BASIC)]
 ) -> Operator:
     """The operator of HTTP Basic credentials; raises ``AuthenticationError`` otherwise."""
-    name, secret = (credentials.username, credentials.password) if credentials else ("", "")
-    declared = next((o for o in services.settings.operators if o.id == name), None)
-    stored = declared.secret_hash if declared else None
-    if credentials is None or not await run_in(Pool.AUTH, verify_secret, secret, stored):
+    operator = None
+    if credentials is not None:
+        operator = await authenticate_operator(services.settings, credentials.username, credentials.password)
+    if operator is None:
         raise AuthenticationError("operator credentials (HTTP Basic) needed", slug="invalid-operator")
-    assert declared is not None  # the secret verified against its hash
-    if declared.tenants is None:
-        return Operator(declared.id)
-    scope = {str(d.id) for t in services.settings.tenants if t.id in declared.tenants for d in t.destinations}
-    return Operator(declared.id, frozenset(scope))
+    return operator
 
 
 Acting = Annotated[Operator, Depends(_operator)]

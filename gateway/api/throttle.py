@@ -3,8 +3,9 @@
 * **Concurrency**: at most ``http.max_concurrent_requests`` requests in flight overall and
   ``http.max_concurrent_per_client`` per client (the subject of a valid bearer token, else the
   client's address); beyond that **503** ``service-busy`` with ``Retry-After``.
-* **Token requests**: ``POST /token`` at most ``http.token_requests_per_minute`` per address
-  (each one costs a deliberately slow secret hash); beyond that **429** ``too-many-requests``.
+* **Token requests**: ``POST /token`` (and the dashboard's ``POST /admin/login``) at most
+  ``http.token_requests_per_minute`` per address (each one costs a deliberately slow secret
+  hash); beyond that **429** ``too-many-requests``.
 * **Dry runs**: at most ``limits.max_dry_runs_per_client`` in progress per client
   (:class:`ClientSlots`); beyond that **429** ``too-many-requests``.
 * **Failed authentications**: every 401 costs its address a token of a bucket of
@@ -39,6 +40,8 @@ log = structlog.get_logger()
 
 #: Addresses whose buckets are remembered (least recently used are forgotten first).
 MAX_TRACKED = 10_000
+#: The paths a secret is posted to (its hash checked): limited per address like ``/token``.
+CREDENTIAL_PATHS = frozenset({"/token", "/admin/login"})
 
 
 @dataclass
@@ -119,7 +122,7 @@ class Throttle:
         address = scope["client"][0] if scope.get("client") else "-"
         headers = dict(scope["headers"])
         authorization = headers.get(b"authorization", b"").decode("latin-1")
-        is_token_request = scope["path"] == "/token" and scope["method"] == "POST"
+        is_token_request = scope["path"] in CREDENTIAL_PATHS and scope["method"] == "POST"
         now = time.monotonic()
         if is_token_request or authorization:
             wait = self.failed_auth.wait(address, now)

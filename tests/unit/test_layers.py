@@ -88,6 +88,7 @@ HOMES: Mapping[str, tuple[str, ...]] = {
     "uvicorn": ("gateway.server", "gateway.demo"),
     "prometheus_client": ("gateway.operations.metrics",),
     "rich": ("gateway.cli",),
+    "jinja2": ("gateway.api.dashboard.rendering",),
 }
 
 
