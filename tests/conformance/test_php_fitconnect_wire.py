@@ -154,9 +154,7 @@ class PhpStyleSender:
         assert response.status_code == 200, response.text
         return dict(response.json()["keys"][0])
 
-    def send(
-        self, destination_id: str, version: str, data: bytes, attachments: list[Attachment]
-    ) -> Sent:
+    def send(self, destination_id: str, version: str, data: bytes, attachments: list[Attachment]) -> Sent:
         """``SenderClient::sendSubmission``: encrypt everything first, then announce, upload, submit."""
         self.authenticate()
         key = self.encryption_key(destination_id)
