@@ -23,6 +23,7 @@ import uvicorn
 from gateway.app import create_app
 from gateway.config.embedded import SCHEMA, SERVICE, with_embedded_tenant
 from gateway.config.settings import Settings
+from gateway.content.problems import slug_of
 from gateway.crypto.b64 import b64url_decode
 from gateway.crypto.jwe import encrypt_compact
 from gateway.crypto.jws import public_key_from_jwk, verify_ps512
@@ -115,7 +116,7 @@ async def _follow(client: httpx.AsyncClient, case_id: str, polls: int) -> list[s
         for token in tokens[shown:]:
             claims = json.loads(b64url_decode(token.split(".")[1]))
             ((event, payload),) = claims["events"].items()
-            problems = [p.get("type", "").rsplit("/", 1)[-1] for p in payload.get("problems", [])]
+            problems = [slug_of(p.get("type", "")) for p in payload.get("problems", [])]
             _step(
                 f"event {event.removeprefix(EVENTS)} by {claims['iss']}"
                 + (f": {problems}" if problems else "")

@@ -1,9 +1,14 @@
 """The embedded default: with no tenants configured, a demo tenant so a new user can try at once.
 
-On first start it generates one active destination offering the XBau 2.6 building-permit
-application (delivered by the ``filesystem`` adapter into ``<data_dir>/delivered``), its keys,
-and one sender client, and remembers them in ``<data_dir>/embedded.toml``
-(0600, it holds the demo client's secret) so restarts keep the same ids.
+On first start it generates one active destination with two services, both delivered by the
+``filesystem`` adapter into ``<data_dir>/delivered``: the XBau 2.6 building-permit application
+(XML) and the dog-tax registration as FIM JSON data (the gateway's own FIM-style schema,
+``schemas/json/fim-hundesteuer-anmeldung-1.0``). It accepts every metadata version the gateway
+supports (1.x and 2.x) and offers the reply channels ``eMail`` and ``deMail``, as a FIT-Connect
+destination does, so senders written for today's FIT-Connect (metadata 2.1.0, JSON data, a
+reply channel) work against it unchanged. Its keys and one sender client are generated too, and
+remembered in ``<data_dir>/embedded.toml`` (0600, it holds the demo client's secret) so restarts
+keep the same ids.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import tomllib
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from gateway.config.model import ClientConfig, TenantConfig
 from gateway.config.settings import Settings
@@ -21,6 +27,13 @@ from gateway.crypto.secrets import hash_secret, new_client_secret
 SERVICE = "urn:de:fim:leika:leistung:99066006001000"
 SCHEMA = "urn:xoev-de:bmk:standard:xbau_2.6"
 REGION = "064350014014"
+#: The demo's second service: its LeiKa key is illustrative (LeiKa format, not looked up in the
+#: LeiKa catalogue), as its JSON schema is the gateway's own.
+JSON_SERVICE = "urn:de:fim:leika:leistung:99036005001000"
+JSON_SERVICE_NAME = "Hundesteuer: Anmeldung eines Hundes"
+JSON_SCHEMA = "https://schemas.xoev-gateway.invalid/fim/hundesteuer-anmeldung/1.0/schema.json"
+#: Reply channels the demo destination offers (its services declare none of their own).
+REPLY_CHANNELS: dict[str, dict[str, object]] = {"eMail": {}, "deMail": {}}
 
 
 @dataclass(frozen=True)
@@ -42,6 +55,16 @@ def _fresh() -> dict[str, str]:
     }
 
 
+def _service(identifier: str, name: str, schema: str, mime: str, binding: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "identifier": identifier,
+        "name": name,
+        "regions": [REGION],
+        "submission_schemas": [{"schema_uri": schema, "mime_type": mime}],
+        "adapter": binding,
+    }
+
+
 def embedded_tenant(data_dir: Path, keys: KeyStore) -> EmbeddedTenant:
     """Load (or create on first start) the demo tenant, destination keys and client."""
     path = data_dir / "embedded.toml"
@@ -58,6 +81,11 @@ def embedded_tenant(data_dir: Path, keys: KeyStore) -> EmbeddedTenant:
     for purpose in ("encryption", "signing"):
         if not any(k.purpose == purpose for k in keys.keys(destination_id)):
             keys.generate(destination_id, purpose)
+    binding = {"name": "filesystem", "options": {"directory": str(delivered)}}
+    services = [
+        _service(SERVICE, "Baugenehmigung beantragen", SCHEMA, "application/xml", binding),
+        _service(JSON_SERVICE, JSON_SERVICE_NAME, JSON_SCHEMA, "application/json", binding),
+    ]
     tenant = TenantConfig.model_validate(
         {
             "id": "demo",
@@ -65,18 +93,10 @@ def embedded_tenant(data_dir: Path, keys: KeyStore) -> EmbeddedTenant:
             "destinations": [
                 {
                     "id": destination_id,
-                    "name": "Bauaufsicht Musterstadt",
+                    "name": "Stadtverwaltung Musterstadt",
                     "status": "active",
-                    "services": [
-                        {
-                            "identifier": SERVICE,
-                            "name": "Baugenehmigung beantragen",
-                            "regions": [REGION],
-                            "submission_schemas": [{"schema_uri": SCHEMA, "mime_type": "application/xml"}],
-                            "adapter": {"name": "filesystem", "options": {"directory": str(delivered)}},
-                        }
-                    ],
-                    "metadata_versions": ["1.0.0"],
+                    "services": services,
+                    "reply_channels": REPLY_CHANNELS,
                 }
             ],
         }

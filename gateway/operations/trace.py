@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.content.problems import PROBLEM_BASE
+from gateway.content.problems import slug_of
 from gateway.crypto.b64 import b64url_decode
 from gateway.errors import NotFoundError
 from gateway.store.history import History, Hop, SignedEvent
@@ -136,6 +136,6 @@ def _problems(token: str) -> list[tuple[str, str]]:
     for payload in (claims.get("events") or {}).values():
         for problem in payload.get("problems", []) if isinstance(payload, dict) else []:
             if isinstance(problem, dict):
-                slug = str(problem.get("type", "")).removeprefix(PROBLEM_BASE)
+                slug = slug_of(str(problem.get("type", "")))
                 found.append((slug, str(problem.get("instance", ""))))
     return found

@@ -18,8 +18,9 @@
     └── CatalogueError                  a schema set cannot be loaded; ``path`` names the file
         └── ImportRefusedError          an import/include that is neither local nor mapped
 
-``slug`` is the last path segment of the FIT-Connect problem type
-(``https://schema.fitko.de/fit-connect/events/problems/<slug>``); ``reason`` is a finer,
+``slug`` is the last segment of the rejection problem type (FITKO's
+``https://schema.fitko.de/fit-connect/events/problems/<slug>`` for every slug raised here, see
+``gateway.content.problems``); ``reason`` is a finer,
 stable code for logs and metrics. ``detail`` and every ``Finding`` are safe to send back to
 the sender: they never contain more than a short excerpt of the payload.
 """

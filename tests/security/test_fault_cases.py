@@ -64,7 +64,7 @@ async def test_f21_a_deleted_submit_event_is_an_invalid_event_log(
         )
     outcome = await validator.process(ref["submissionId"])
     assert outcome.status == "rejected"
-    assert [p.as_json()["type"].rsplit("/", 1)[1] for p in outcome.problems] == ["invalid-event-log"]
+    assert [p.as_json()["type"] for p in outcome.problems] == ["urn:xoev-gateway:problem:invalid-event-log"]
 
 
 _REFUSE = {

@@ -27,7 +27,7 @@ def test_a_reply_channel_the_service_does_not_offer_is_unsupported_reply_channel
         (
             "unsupported-reply-channel",
             "metadata",
-            "https://schema.fitko.de/fit-connect/events/problems/unsupported-reply-channel",
+            "urn:xoev-gateway:problem:unsupported-reply-channel",
         )
     ]
 

@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from gateway.api.validate import router as validate_router
+from gateway.content.problems import slug_of
 from gateway.crypto.b64 import b64url_decode, b64url_encode
 from gateway.crypto.jws import public_key_from_jwk
 from gateway.stages.validate import Validator
@@ -181,7 +182,7 @@ async def rejection(
 
 def slugs(problems: list[dict[str, str]]) -> list[tuple[str, str]]:
     """(slug, instance) of each problem, in order."""
-    return [(p["type"].removeprefix(PROBLEM), p["instance"]) for p in problems]
+    return [(slug_of(p["type"]), p["instance"]) for p in problems]
 
 
 async def rejected_with(
