@@ -48,6 +48,7 @@ from gateway.config.sync import sync_config
 from gateway.content import Schemas
 from gateway.crypto.keys import KeyStore
 from gateway.events.sets import SetSigner, gateway_signer
+from gateway.operations.keys import KeyService, pinned_kids
 from gateway.operations.maintenance import Maintenance
 from gateway.operations.parked import ParkedService
 from gateway.routing.bindings import AdapterBindings
@@ -60,6 +61,7 @@ from gateway.stages.sweep import Sweeper
 from gateway.stages.validate import Validator
 from gateway.store.blobs import BlobStore
 from gateway.store.db import open_database
+from gateway.store.destination_keys import KeyRecords
 from gateway.store.outbox import DatabaseOutbox
 from gateway.store.parked import ParkedStore
 from gateway.store.pauses import Pauses
@@ -319,7 +321,10 @@ def admin_services(gateway: Gateway) -> AdminServices:
         notify,
     )
     maintenance = Maintenance(Pauses(gateway.sessions))
-    return AdminServices(settings, parked, maintenance, ReadModel(gateway.sessions), topology_of(settings))
+    keys = KeyService(KeyRecords(gateway.sessions), gateway.keys, pinned_kids(settings))
+    return AdminServices(
+        settings, parked, maintenance, ReadModel(gateway.sessions), topology_of(settings), keys
+    )
 
 
 def _tokens_of(app: FastAPI) -> TokenIssuer | None:
