@@ -134,6 +134,12 @@ class DestinationConfig(_Strict):
         description="pin the current encryption key; default: the newest generated key "
         "(`xgw keys rotate` refuses a pinned destination)",
     )
+    reject_parked_after: Duration | None = Field(
+        default=None,
+        gt=dt.timedelta(0),
+        description='reject a submission parked this long (e.g. "72h", "3d") with a destination-signed '
+        "technical-error, as `xgw parked reject` does; default: never",
+    )
 
 
 class TenantConfig(_Strict):
