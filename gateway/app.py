@@ -5,8 +5,9 @@ A process runs one or more roles on one database and one broker:
 * ``api``: the HTTP API (intake, dry run, event log); no adapters, no consumers;
 * ``relay``: publishes the outbox to the broker;
 * ``workers``: the stage handlers (validate, deliver, callbacks) with the adapters, the
-  consumer of dead letters, the blob sweep (retention, orphans) and the rejection of submissions
-  parked longer than their destination's ``reject_parked_after``.
+  consumer of dead letters, the blob sweep (retention, orphans), the rejection of submissions
+  parked longer than their destination's ``reject_parked_after`` and the drain of stale copies
+  in the parked deliver queues.
 
 ``xgw serve`` runs all three (``run_stages = false`` leaves only ``api``); ``xgw api``,
 ``xgw relay`` and ``xgw worker`` one each. What is loaded from disk and entry points (schema
@@ -58,6 +59,7 @@ from gateway.routing.recovery import requeue_in_flight
 from gateway.stages.callbacks import CallbackSender, CallbackStage
 from gateway.stages.deliver import DeliverStage
 from gateway.stages.intake.service import Intake
+from gateway.stages.parked_copies import ParkedCopies, Periodic
 from gateway.stages.parked_expiry import ParkedExpiry
 from gateway.stages.relay import Relay
 from gateway.stages.sweep import Sweeper
@@ -138,6 +140,7 @@ class Gateway:
     #: the latest ``check()`` result of each adapter binding (workers); the readiness probe reads it
     adapter_health: AdapterHealth = field(default_factory=AdapterHealth)
     expiry: ParkedExpiry | None = None  #: rejects what is parked too long (workers)
+    parked_copies: ParkedCopies | None = None  #: drains stale parked deliver messages (workers)
 
 
 def topology_of(settings: Settings) -> Topology:
@@ -230,6 +233,12 @@ async def _start_stages(
         )
         gateway.expiry.start()  # only if a destination sets reject_parked_after
         stack.push_async_callback(gateway.expiry.stop)
+        gateway.parked_copies = ParkedCopies(broker, gateway.sessions, destinations)
+        drain = Periodic(
+            "parked_copies", settings.retention.sweep_interval_seconds, gateway.parked_copies.run_once
+        )
+        drain.start()
+        stack.push_async_callback(drain.stop)
     if gateway.relay is not None:
         gateway.relay.start()
     log.info("pipeline_started", queues=[c.queue for c in gateway.consumers], relay=gateway.relay is not None)
