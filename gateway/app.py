@@ -5,7 +5,9 @@ A process runs one or more roles on one database and one broker:
 * ``api``: the HTTP API (intake, dry run, event log); no adapters, no consumers;
 * ``relay``: publishes the outbox to the broker;
 * ``workers``: the stage handlers (validate, deliver, callbacks) with the adapters, the
-  consumer of dead letters, and the blob sweep (retention, orphans).
+  consumer of dead letters, the blob sweep (retention, orphans), the rejection of submissions
+  parked longer than their destination's ``reject_parked_after`` and the drain of stale copies
+  in the parked deliver queues.
 
 ``xgw serve`` runs all three (``run_stages = false`` leaves only ``api``); ``xgw api``,
 ``xgw relay`` and ``xgw worker`` one each. What is loaded from disk and entry points (schema
@@ -14,6 +16,7 @@ catalogue, metadata schemas, adapter registry) is loaded once per process (:clas
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -50,6 +53,7 @@ from gateway.config.sync import sync_config
 from gateway.content import Schemas
 from gateway.crypto.keys import KeyStore
 from gateway.events.sets import SetSigner, gateway_signer
+from gateway.operations.keys import KeyService, pinned_kids
 from gateway.operations.maintenance import Maintenance
 from gateway.operations.parked import ParkedService
 from gateway.routing.bindings import AdapterBindings
@@ -57,11 +61,14 @@ from gateway.routing.recovery import requeue_in_flight
 from gateway.stages.callbacks import CallbackSender, CallbackStage
 from gateway.stages.deliver import DeliverStage
 from gateway.stages.intake.service import Intake
+from gateway.stages.parked_copies import ParkedCopies, Periodic
+from gateway.stages.parked_expiry import ParkedExpiry
 from gateway.stages.relay import Relay
 from gateway.stages.sweep import Sweeper
 from gateway.stages.validate import Validator
 from gateway.store.blobs import BlobStore
 from gateway.store.db import open_database
+from gateway.store.destination_keys import KeyRecords
 from gateway.store.outbox import DatabaseOutbox
 from gateway.store.parked import ParkedStore
 from gateway.store.pauses import Pauses
@@ -134,6 +141,8 @@ class Gateway:
     consumers: list[Consumer] = field(default_factory=list)
     #: the latest ``check()`` result of each adapter binding (workers); the readiness probe reads it
     adapter_health: AdapterHealth = field(default_factory=AdapterHealth)
+    expiry: ParkedExpiry | None = None  #: rejects what is parked too long (workers)
+    parked_copies: ParkedCopies | None = None  #: drains stale parked deliver messages (workers)
 
 
 def topology_of(settings: Settings) -> Topology:
@@ -221,6 +230,17 @@ async def _start_stages(
         sweeper = Sweeper(gateway.sessions, gateway.blobs, settings.retention)
         sweeper.start()  # retention and orphans, at start and periodically
         stack.push_async_callback(sweeper.stop)
+        gateway.expiry = ParkedExpiry(
+            parked_service(gateway), reject_parked_after(settings), settings.retention.sweep_interval_seconds
+        )
+        gateway.expiry.start()  # only if a destination sets reject_parked_after
+        stack.push_async_callback(gateway.expiry.stop)
+        gateway.parked_copies = ParkedCopies(broker, gateway.sessions, destinations)
+        drain = Periodic(
+            "parked_copies", settings.retention.sweep_interval_seconds, gateway.parked_copies.run_once
+        )
+        drain.start()
+        stack.push_async_callback(drain.stop)
     if gateway.relay is not None:
         gateway.relay.start()
     log.info("pipeline_started", queues=[c.queue for c in gateway.consumers], relay=gateway.relay is not None)
@@ -308,20 +328,38 @@ async def _request_context(request: Request, call_next: Callable[[Request], Awai
     return response
 
 
-def admin_services(gateway: Gateway) -> AdminServices:
-    """The admin routes' services on this process's database, keys, blobs and relay."""
-    settings = gateway.settings
+def reject_parked_after(settings: Settings) -> dict[str, dt.timedelta]:
+    """Destination id → how long its submissions may stay parked, for those that set a limit."""
+    return {
+        str(d.id): d.reject_parked_after
+        for t in settings.tenants
+        for d in t.destinations
+        if d.reject_parked_after is not None
+    }
+
+
+def parked_service(gateway: Gateway) -> ParkedService:
+    """The operations on parked submissions on this process's database, keys, blobs and relay."""
     notify = gateway.relay.notify if gateway.relay else lambda: None
-    parked = ParkedService(
+    return ParkedService(
         ParkedStore(gateway.sessions),
         gateway.blobs,
         gateway.keys,
         gateway.validator.schemas,
-        settings.limits,
+        gateway.settings.limits,
         notify,
     )
+
+
+def admin_services(gateway: Gateway) -> AdminServices:
+    """The admin routes' services on this process's database, keys, blobs and relay."""
+    settings = gateway.settings
+    parked = parked_service(gateway)
     maintenance = Maintenance(Pauses(gateway.sessions))
-    return AdminServices(settings, parked, maintenance, ReadModel(gateway.sessions), topology_of(settings))
+    keys = KeyService(KeyRecords(gateway.sessions), gateway.keys, pinned_kids(settings))
+    return AdminServices(
+        settings, parked, maintenance, ReadModel(gateway.sessions), topology_of(settings), keys
+    )
 
 
 def _tokens_of(app: FastAPI) -> TokenIssuer | None:

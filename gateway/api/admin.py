@@ -1,5 +1,6 @@
 """The admin API under ``/admin/v1``: parked submissions (list, show, replay, reject), pausing and
-resuming a destination, status and trace, for the operators declared in ``[[operators]]``.
+resuming a destination, its keys (list, rotate, prune), status and trace, for the operators
+declared in ``[[operators]]``.
 
 Operators authenticate with HTTP Basic (their id and the secret whose hash the configuration
 holds), never with a sender's bearer token. An operator limited to some tenants sees and acts
@@ -24,6 +25,8 @@ from gateway.config.model import OperatorConfig
 from gateway.config.settings import Settings
 from gateway.crypto.secrets import verify_secret
 from gateway.errors import AuthenticationError, ForbiddenError, NotFoundError
+from gateway.operations import keys as key_ops
+from gateway.operations.keys import KeyService
 from gateway.operations.maintenance import Maintenance
 from gateway.operations.parked import Operator, ParkedService, as_json
 from gateway.operations.status import read_status
@@ -47,6 +50,7 @@ class AdminServices:
     maintenance: Maintenance
     read: ReadModel
     topology: Topology
+    keys: KeyService
 
 
 def _services(request: Request) -> AdminServices:
@@ -223,3 +227,59 @@ async def pause(
     body: Reason,
 ) -> None:
     await services.maintenance.pause(operator, destination_id, body.reason, paused=action == "pause")
+
+
+class Rotate(Reason):
+    use: Literal["encryption", "signing"] = Field(
+        "encryption", description="encryption: a new current encryption key; signing: a new SET signing key"
+    )
+
+
+class Prune(Reason):
+    grace_seconds: int = Field(
+        int(key_ops.DEFAULT_GRACE.total_seconds()),
+        alias="graceSeconds",
+        ge=0,
+        description="keep keys retired less than this long (senders may still use a key they fetched)",
+    )
+    dry_run: bool = Field(False, alias="dryRun", description="only say what would be pruned")
+
+
+_KEYS = ("destination-not-found",)
+
+
+@router.get(
+    "/destinations/{destination_id}/keys",
+    summary="A destination's published keys: current, retired, and the submissions in flight that need them",
+    responses=openapi.problems(*_DENIED, *_KEYS),
+)
+async def keys_list(services: Services, operator: Acting, destination_id: str) -> list[dict[str, Any]]:
+    return [key_ops.as_json(k) for k in await services.keys.published(operator, destination_id)]
+
+
+@router.post(
+    "/destinations/{destination_id}/keys/rotate",
+    summary="A new key for the destination; a new encryption key is published as current at once",
+    responses=openapi.problems(*_DENIED, *_KEYS, "key-pinned", "request-body-invalid"),
+    openapi_extra=_example({"reason": "yearly key change", "use": "encryption"}),
+)
+async def keys_rotate(
+    services: Services, operator: Acting, destination_id: str, body: Rotate
+) -> dict[str, Any]:
+    return key_ops.as_json(await services.keys.rotate(operator, destination_id, body.reason, body.use))
+
+
+@router.post(
+    "/destinations/{destination_id}/keys/prune",
+    summary="Remove retired encryption keys that no submission in flight needs any more",
+    responses=openapi.problems(*_DENIED, *_KEYS, "request-body-invalid"),
+    openapi_extra=_example({"reason": "rotation done", "graceSeconds": 86400, "dryRun": True}),
+)
+async def keys_prune(
+    services: Services, operator: Acting, destination_id: str, body: Prune
+) -> list[dict[str, Any]]:
+    grace = dt.timedelta(seconds=body.grace_seconds)
+    results = await services.keys.prune(
+        operator, destination_id, body.reason, grace=grace, dry_run=body.dry_run
+    )
+    return [key_ops.as_json(r) for r in results]

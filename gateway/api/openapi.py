@@ -48,6 +48,7 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "submission-not-found": (404, "unknown submission, or not this client's"),
     "attachment-not-found": (404, "the attachment was not announced"),
     "case-not-found": (404, "unknown case, or not this client's"),
+    "key-pinned": (409, "admin API: the configuration pins the destination's encryption key; change the pin"),
     "submission-state-invalid": (409, "the submission was already submitted (with other parts)"),
     "payload-too-large": (413, "the body is larger than the configured limit"),
     "unsupported-media-type": (415, "wrong Content-Type"),

@@ -211,9 +211,19 @@ class Broker(Protocol):
         ``ConfigError`` if the queue does not exist, :class:`BrokerUnavailableError`."""
         ...
 
+    async def drain(self, queue: str, keep: KeepMessages) -> int:
+        """Remove the messages of ``queue`` (a parked queue) whose ids ``keep`` does not return,
+        and every copy of a kept id beyond the first; the rest stay. Returns how many were
+        removed; raises :class:`BrokerUnavailableError`."""
+        ...
+
     async def close(self) -> None:
         """Stop every consumer and release connections."""
         ...
+
+
+#: Given the message ids in a queue, the ids whose messages stay.
+KeepMessages = Callable[[list[str]], Awaitable[set[str]]]
 
 
 class _Publish(Protocol):

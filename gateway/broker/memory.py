@@ -27,6 +27,7 @@ from gateway.broker.base import (
     Envelope,
     HandleFunction,
     Handler,
+    KeepMessages,
     OutgoingMessage,
     PublishError,
     as_handler,
@@ -131,6 +132,23 @@ class MemoryBroker:
         for timer in self._timers:
             timer.cancel()
         self._timers.clear()
+
+    async def drain(self, queue: str, keep: KeepMessages) -> int:
+        """See :meth:`gateway.broker.base.Broker.drain`."""
+        target = self._queues.get(queue)
+        if target is None:
+            return 0
+        items = list(target.items)
+        wanted = await keep([m.message_id for m in items])
+        seen: set[str] = set()
+        dropped: set[int] = set()
+        for message in items:
+            if message.message_id in wanted and message.message_id not in seen:
+                seen.add(message.message_id)
+            else:
+                dropped.add(id(message))
+        target.items = deque(m for m in target.items if id(m) not in dropped)  # later arrivals stay
+        return len(dropped)
 
     def depth(self, queue: str) -> int:
         """Messages ready in ``queue`` (not counting unsettled ones)."""

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from gateway.cli import commands
 from gateway.cli.failure import Exit, Failure
+from gateway.cli.keys import add_key_commands
 from gateway.cli.maintenance import add_destination_commands
 from gateway.cli.parked import add_parked_commands
 
@@ -90,13 +91,15 @@ def _parser() -> argparse.ArgumentParser:
         "--connect", action="store_true", help="also open the database, the broker and the key directory"
     )
 
+    keys = group("keys", "destination keys: generate, rotate, list, prune")
     generate = command(
-        group("keys", "destination keys"),
+        keys,
         "generate",
         "new RSA-4096 encryption and signing keys for a destination",
         commands.cmd_keys_generate,
     )
     generate.add_argument("destination", help="destination id (uuid)")
+    add_key_commands(keys, command)
 
     command(
         group("clients", "sender clients"),

@@ -7,10 +7,12 @@ file. They only describe; ``gateway.config.check`` judges cross-references and
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 LEIKA_PATTERN = r"^urn:de:fim:leika:leistung:\d{14}$"
 ARS_PATTERN = r"^(DE|\d{2}|\d{3}|\d{5}|\d{9}|\d{12})$"
@@ -19,6 +21,26 @@ DestinationStatus = Literal["created", "active", "inactive", "decommissioned"]
 ReplyChannel = Literal["eMail", "deMail", "fink", "elster", "fitConnect"]
 #: Reply channels offered, by FIT-Connect name, each with its options (``fitConnect``: ``processStandards``).
 ReplyChannels = dict[ReplyChannel, dict[str, Any]]
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    """A whole number and a unit, ``s``, ``m``, ``h`` or ``d`` (``"72h"``, ``"3d"``), as a
+    timedelta; raises ``ValueError`` for anything else."""
+    match = re.fullmatch(r"\s*(\d{1,9})\s*([smhd])\s*", text)
+    if match is None:
+        raise ValueError(f"{text!r} is not a duration such as 90m, 72h or 3d")
+    return dt.timedelta(seconds=int(match[1]) * _UNITS[match[2]])
+
+
+def _duration(value: Any) -> Any:
+    return parse_duration(value) if isinstance(value, str) and value.strip()[-1:] in _UNITS else value
+
+
+#: A duration in the config file: ``"72h"``, ``"3d"``, ``"90m"``, ``"30s"`` (or ISO 8601, seconds).
+Duration = Annotated[dt.timedelta, BeforeValidator(_duration)]
 
 
 class _Strict(BaseModel):
@@ -108,7 +130,15 @@ class DestinationConfig(_Strict):
         description="published as contactInformation (e.g. legalName, address, phone, email, unit)",
     )
     encryption_kid: str | None = Field(
-        default=None, description="pin the current encryption key; default: the newest generated key"
+        default=None,
+        description="pin the current encryption key; default: the newest generated key "
+        "(`xgw keys rotate` refuses a pinned destination)",
+    )
+    reject_parked_after: Duration | None = Field(
+        default=None,
+        gt=dt.timedelta(0),
+        description='reject a submission parked this long (e.g. "72h", "3d") with a destination-signed '
+        "technical-error, as `xgw parked reject` does; default: never",
     )
 
 

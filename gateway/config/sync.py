@@ -3,17 +3,23 @@
 The configuration file is the truth: rows it no longer declares are retired (destinations become
 ``decommissioned``, so their submissions stay readable; clients are removed, so their tokens stop
 working).
+
+A destination's current encryption key (``destinations.encryption_kid``, what every process
+publishes) is the key the configuration pins, else the newest in the key directory; so what
+``xgw keys rotate`` set (a new newest key) survives the next start. When the start changes it,
+the key it replaces is marked retired (``destination_keys.retired_at``), as a rotation does.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.config.model import DestinationConfig
 from gateway.config.settings import Settings
 from gateway.crypto.keys import KeyStore
 from gateway.errors import ConfigError
+from gateway.store.destination_keys import retire_others
 from gateway.store.models import Client, Destination, DestinationKey, Tenant
 
 
@@ -39,13 +45,17 @@ async def sync_config(sessions: async_sessionmaker[AsyncSession], settings: Sett
             for dest in tenant.destinations:
                 dest_id = str(dest.id)
                 declared.append(dest_id)
+                current = current_encryption_kid(dest, keys)
+                before = await session.scalar(
+                    select(Destination.encryption_kid).where(Destination.id == dest_id)
+                )
                 await session.merge(
                     Destination(
                         id=dest_id,
                         tenant_id=tenant.id,
                         name=dest.name,
                         status=dest.status,
-                        encryption_kid=current_encryption_kid(dest, keys),
+                        encryption_kid=current,
                         metadata_versions=list(dest.metadata_versions),
                         reply_channels=dest.reply_channels,
                         services=[s.model_dump(mode="json") for s in dest.services],
@@ -61,6 +71,9 @@ async def sync_config(sessions: async_sessionmaker[AsyncSession], settings: Sett
                             created=pair.created,
                         )
                     )
+                if before is not None and before != current:
+                    await session.flush()
+                    await retire_others(session, dest_id, current)
         await session.execute(
             update(Destination).where(Destination.id.not_in(declared)).values(status="decommissioned")
         )

@@ -2,8 +2,9 @@
 
 A destination has encryption keys (``RSA-OAEP-256``, public ``key_ops ["wrapKey"]``) and signing
 keys (``PS512``, public ``["verify"]``). Private JWKs live in the key directory with 0600
-permissions, one file per key: ``<key_dir>/<owner>/<kid>.json``. Old keys are never deleted, so
-submissions encrypted to a rotated key still decrypt.
+permissions, one file per key: ``<key_dir>/<owner>/<kid>.json``. A rotated key stays, so
+submissions encrypted to it still decrypt, until ``xgw keys prune`` removes it once no submission
+in flight may need it (:mod:`gateway.operations.keys`).
 """
 
 from __future__ import annotations
@@ -151,9 +152,23 @@ class KeyStore:
         self._loaded: dict[Path, tuple[int, KeyPair]] = {}  # file → (mtime_ns, parsed key)
 
     def generate(self, owner: str, purpose: Purpose) -> KeyPair:
+        """A new key pair of ``owner``, stored."""
         pair = generate_key_pair(purpose, owner)
-        write_private(self.root / owner / f"{pair.kid}.json", json.dumps(_private_jwk(pair)).encode())
+        self.store(owner, pair)
         return pair
+
+    def store(self, owner: str, pair: KeyPair) -> None:
+        """Write ``pair`` (from :func:`generate_key_pair`) as a key of ``owner``."""
+        write_private(self.root / owner / f"{pair.kid}.json", json.dumps(_private_jwk(pair)).encode())
+
+    def remove(self, owner: str, kid: str) -> bool:
+        """Delete a key of ``owner``; ``False`` if there is no such key file."""
+        path = self.root / owner / f"{kid}.json"
+        if path.parent != self.root / owner or not path.is_file():
+            return False
+        path.unlink()
+        self._loaded.pop(path, None)
+        return True
 
     def keys(self, owner: str) -> list[KeyPair]:
         """All keys of an owner, oldest first."""

@@ -8,7 +8,8 @@ sees the same submission id, so the vendor can recognise a repeat; attempt numbe
 the record (the deliver stage numbers an attempt after the highest recorded). A submission that
 fails the check stays parked, with its problems in the result. The copy in
 ``<ns>.parked.deliver.<destination>`` stays harmless: moved back by hand it finds the submission
-delivered (dropped) or claimed (it waits), never calls the vendor a second time.
+delivered (dropped) or claimed (it waits), never calls the vendor a second time; the workers drain
+such stale copies (:mod:`gateway.stages.parked_copies`).
 
 **Reject** signs a ``reject-submission`` with ``technical-error`` with the destination's key (as
 the stages do) and commits it with ``parked`` → ``rejected``, so the sender learns the outcome.

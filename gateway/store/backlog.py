@@ -34,6 +34,7 @@ __all__ = [
     "OutboxLag",
     "aware",
     "destination_backlogs",
+    "in_flight_before",
     "key_needs",
     "outbox_lag",
 ]
@@ -78,15 +79,17 @@ class OutboxLag:
 
 @dataclass(frozen=True)
 class KeyNeed:
-    """An encryption key of a destination and how many submissions in flight may need it: those
-    created before its successor (the next newer encryption key) was, when senders may still have
-    encrypted to it; for the newest key, all in flight."""
+    """An encryption key of a destination and how many submissions in flight may need it: for
+    the current key all in flight; for a retired one those created before it was retired, when
+    senders may still have encrypted to it (retired: when another key became current, else,
+    for keys retired before that was recorded, when the next newer key was created)."""
 
     destination_id: str
     kid: str
     current: bool  #: the key the destination publishes now
     created: str
     in_flight: int
+    retired_at: dt.datetime | None = None
 
 
 def _state(status: str, claimed: bool, tried: bool) -> str | None:
@@ -170,26 +173,43 @@ async def outbox_lag(session: AsyncSession) -> list[OutboxLag]:
     return [OutboxLag(route, count, aware(oldest)) for route, count, oldest in rows]
 
 
-async def key_needs(session: AsyncSession) -> list[KeyNeed]:
-    """Each destination's encryption keys with the submissions in flight that may need them."""
+async def key_needs(session: AsyncSession, destination_id: str | None = None) -> list[KeyNeed]:
+    """Each destination's encryption keys (or one destination's) with the submissions in flight
+    that may need them."""
     current = {d: kid for d, kid in await session.execute(select(Destination.id, Destination.encryption_kid))}
-    keys = await session.execute(
-        select(DestinationKey.destination_id, DestinationKey.kid, DestinationKey.created)
+    query = (
+        select(
+            DestinationKey.destination_id,
+            DestinationKey.kid,
+            DestinationKey.created,
+            DestinationKey.retired_at,
+        )
         .where(DestinationKey.purpose == "encryption")
         .order_by(DestinationKey.destination_id, DestinationKey.created)
     )
-    by_destination: dict[str, list[tuple[str, str]]] = {}
-    for destination, kid, created in keys:
-        by_destination.setdefault(destination, []).append((kid, created))
+    if destination_id is not None:
+        query = query.where(DestinationKey.destination_id == destination_id)
+    by_destination: dict[str, list[tuple[str, str, dt.datetime | None]]] = {}
+    for destination, kid, created, retired_at in await session.execute(query):
+        by_destination.setdefault(destination, []).append((kid, created, aware(retired_at)))
     needs: list[KeyNeed] = []
-    for destination, pairs in by_destination.items():
-        for index, (kid, created) in enumerate(pairs):
-            query = select(func.count()).where(
-                Submission.destination_id == destination, Submission.status.in_(IN_FLIGHT)
-            )
-            if index + 1 < len(pairs):
-                retired = dt.datetime.fromisoformat(pairs[index + 1][1])
-                query = query.where(Submission.created_at < retired)
-            in_flight = int(await session.scalar(query) or 0)
-            needs.append(KeyNeed(destination, kid, current.get(destination) == kid, created, in_flight))
+    for destination, keys in by_destination.items():
+        for index, (kid, created, retired_at) in enumerate(keys):
+            is_current = current.get(destination) == kid
+            if not is_current and retired_at is None and index + 1 < len(keys):
+                retired_at = dt.datetime.fromisoformat(keys[index + 1][1])
+            if is_current:
+                retired_at = None
+            in_flight = await in_flight_before(session, destination, retired_at)
+            needs.append(KeyNeed(destination, kid, is_current, created, in_flight, retired_at))
     return needs
+
+
+async def in_flight_before(session: AsyncSession, destination_id: str, retired_at: dt.datetime | None) -> int:
+    """The destination's submissions in flight created before ``retired_at`` (``None``: all)."""
+    query = select(func.count()).where(
+        Submission.destination_id == destination_id, Submission.status.in_(IN_FLIGHT)
+    )
+    if retired_at is not None:
+        query = query.where(Submission.created_at < retired_at)
+    return int(await session.scalar(query) or 0)

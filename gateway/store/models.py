@@ -43,6 +43,9 @@ class DestinationKey(Base):
     purpose: Mapped[str] = mapped_column(String(16))
     public_jwk: Mapped[dict[str, Any]]
     created: Mapped[str] = mapped_column(String(40))
+    #: when another encryption key became the destination's ``encryption_kid`` (``None``: never
+    #: published as current, or current now)
+    retired_at: Mapped[dt.datetime | None]
 
 
 class Client(Base):

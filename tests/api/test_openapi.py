@@ -24,6 +24,8 @@ BODIES = {
     ("post", "/admin/v1/parked/replay"): "application/json",
     ("post", "/admin/v1/parked/{submission_id}/reject"): "application/json",
     ("post", "/admin/v1/destinations/{destination_id}/{action}"): "application/json",
+    ("post", "/admin/v1/destinations/{destination_id}/keys/rotate"): "application/json",
+    ("post", "/admin/v1/destinations/{destination_id}/keys/prune"): "application/json",
 }
 #: Operations for operators: HTTP Basic of an ``[[operators]]`` entry, never a sender's token.
 ADMIN = "/admin/v1/"

@@ -19,6 +19,7 @@ from gateway.broker.base import (
     Envelope,
     HandleFunction,
     Handler,
+    KeepMessages,
     OutgoingMessage,
     PublishError,
     as_handler,
@@ -155,6 +156,37 @@ class AmqpBroker:
         await consumer.start()
         self.consumers.add(consumer)
         return consumer
+
+    async def drain(self, queue: str, keep: KeepMessages) -> int:
+        """See :meth:`gateway.broker.base.Broker.drain`: takes each message ready at the start
+        (``basic.get``, unacked), acks those not kept, and gives the kept ones back."""
+        channel = await self.channel()
+        try:
+            declared = await channel.declare_queue(queue, passive=True)
+            ready = declared.declaration_result.message_count or 0
+            taken = []
+            for _ in range(ready):
+                message = await declared.get(no_ack=False, fail=False)
+                if message is None:
+                    break
+                taken.append(message)
+            wanted = await keep([m.message_id or "" for m in taken])
+            seen: set[str] = set()
+            removed = 0
+            for message in taken:
+                if message.message_id in wanted and message.message_id not in seen:
+                    seen.add(message.message_id)
+                    await message.nack(requeue=True)
+                else:
+                    await message.ack()
+                    removed += 1
+            return removed
+        except ERRORS as exc:
+            raise BrokerUnavailableError(f"cannot drain {queue}: {exc!r}") from exc
+        finally:
+            if not channel.is_closed:
+                with contextlib.suppress(*ERRORS):
+                    await channel.close()
 
     async def close(self) -> None:
         """Stop consumers, close the connection."""

@@ -89,6 +89,9 @@ async def test_every_admin_route_refuses_no_credentials_a_sender_token_and_anoth
         ("GET", "/admin/v1/status", None),
         ("GET", f"/admin/v1/trace/{sid}", None),
         ("POST", f"/admin/v1/destinations/{ACTIVE}/pause", {"reason": "r"}),
+        ("GET", f"/admin/v1/destinations/{ACTIVE}/keys", None),
+        ("POST", f"/admin/v1/destinations/{ACTIVE}/keys/rotate", {"reason": "r"}),
+        ("POST", f"/admin/v1/destinations/{ACTIVE}/keys/prune", {"reason": "r"}),
     ]
     paths = {p for p in api.app.openapi()["paths"] if p.startswith("/admin/")}  # type: ignore[attr-defined]
     assert len(paths) == len(routes)  # every admin route is tried below
