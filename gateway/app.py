@@ -61,8 +61,9 @@ from gateway.routing.recovery import requeue_in_flight
 from gateway.stages.callbacks import CallbackSender, CallbackStage
 from gateway.stages.deliver import DeliverStage
 from gateway.stages.intake.service import Intake
-from gateway.stages.parked_copies import ParkedCopies, Periodic
+from gateway.stages.parked_copies import ParkedCopies
 from gateway.stages.parked_expiry import ParkedExpiry
+from gateway.stages.periodic import Periodic
 from gateway.stages.relay import Relay
 from gateway.stages.sweep import Sweeper
 from gateway.stages.validate import Validator
@@ -227,20 +228,18 @@ async def _start_stages(
                 await broker.consume(queue, handler, prefetch=settings.delivery.prefetch)
             )
         gateway.consumers.append(await consume_dead_letters(broker, gateway.handlers))
-        sweeper = Sweeper(gateway.sessions, gateway.blobs, settings.retention)
-        sweeper.start()  # retention and orphans, at start and periodically
-        stack.push_async_callback(sweeper.stop)
-        gateway.expiry = ParkedExpiry(
-            parked_service(gateway), reject_parked_after(settings), settings.retention.sweep_interval_seconds
-        )
-        gateway.expiry.start()  # only if a destination sets reject_parked_after
-        stack.push_async_callback(gateway.expiry.stop)
+        gateway.expiry = ParkedExpiry(parked_service(gateway), reject_parked_after(settings))
         gateway.parked_copies = ParkedCopies(broker, gateway.sessions, destinations)
-        drain = Periodic(
-            "parked_copies", settings.retention.sweep_interval_seconds, gateway.parked_copies.run_once
-        )
-        drain.start()
-        stack.push_async_callback(drain.stop)
+        rounds = {  # at start and periodically
+            "blob_sweep": Sweeper(gateway.sessions, gateway.blobs, settings.retention).run_once,
+            "parked_copies": gateway.parked_copies.run_once,
+        }
+        if gateway.expiry.limits:  # some destination sets reject_parked_after
+            rounds["parked_expiry"] = gateway.expiry.run_once
+        for name, work in rounds.items():
+            periodic = Periodic(name, settings.retention.sweep_interval_seconds, work)
+            periodic.start()
+            stack.push_async_callback(periodic.stop)
     if gateway.relay is not None:
         gateway.relay.start()
     log.info("pipeline_started", queues=[c.queue for c in gateway.consumers], relay=gateway.relay is not None)

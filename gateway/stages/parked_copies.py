@@ -12,9 +12,7 @@ misses is drained at the next round.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 
 import structlog
 from sqlalchemy import select
@@ -24,7 +22,7 @@ from gateway.broker import Broker
 from gateway.store.lifecycle import SubmissionStatus
 from gateway.store.models import Submission
 
-__all__ = ["ParkedCopies", "Periodic"]
+__all__ = ["ParkedCopies"]
 
 log = structlog.get_logger(__name__)
 _PREFIX = "deliver:"
@@ -59,36 +57,3 @@ class ParkedCopies:
         if any(removed.values()):
             log.info("parked_copies_drained", **{q: n for q, n in removed.items() if n})
         return removed
-
-
-class Periodic:
-    """Runs ``work`` at start and every ``interval`` seconds until stopped; a failed round is
-    logged (``<name>_failed``) and tried again at the next one."""
-
-    def __init__(self, name: str, interval: float, work: Callable[[], Awaitable[object]]) -> None:
-        self._name = name
-        self._interval = interval
-        self._work = work
-        self._stopped = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    async def _run(self) -> None:
-        while not self._stopped.is_set():
-            try:
-                await self._work()
-            except Exception:
-                log.exception(f"{self._name}_failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopped.wait(), self._interval)
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name=self._name)
-
-    async def stop(self) -> None:
-        self._stopped.set()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None

@@ -14,8 +14,6 @@ records its signed event, the other finds the submission no longer parked and mo
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
 from collections.abc import Mapping
 
@@ -43,21 +41,18 @@ def _text(limit: dt.timedelta) -> str:
 
 class ParkedExpiry:
     """Rejects the parked submissions of each destination in ``limits`` (destination id → how
-    long a submission may stay parked) at start and every ``interval`` seconds until stopped."""
+    long a submission may stay parked), one round per :meth:`run_once`."""
 
-    def __init__(self, parked: ParkedService, limits: Mapping[str, dt.timedelta], interval: float) -> None:
+    def __init__(self, parked: ParkedService, limits: Mapping[str, dt.timedelta]) -> None:
         self._parked = parked
-        self._limits = dict(limits)
-        self._interval = interval
-        self._stopped = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self.limits = dict(limits)
 
     async def run_once(self, now: dt.datetime | None = None) -> list[str]:
         """Reject what is parked longer than its destination's limit at ``now`` (default: the
         current time); the ids rejected by this call. Store errors propagate."""
         now = now or dt.datetime.now(dt.UTC)
         rejected: list[str] = []
-        for destination_id, limit in self._limits.items():
+        for destination_id, limit in self.limits.items():
             why = f"parked longer than {_text(limit)} (reject_parked_after of destination {destination_id})"
             for item in await self._parked.find(POLICY, ParkedFilter(destination_id=destination_id)):
                 if item.parked_at > now - limit:
@@ -70,27 +65,3 @@ class ParkedExpiry:
         if rejected:
             log.info("parked_submissions_expired", rejected=len(rejected))
         return rejected
-
-    async def run(self) -> None:
-        """Loop until :meth:`stop`; a failed round is logged and tried again at the next one."""
-        while not self._stopped.is_set():
-            try:
-                await self.run_once()
-            except Exception:
-                log.exception("parked_expiry_failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopped.wait(), self._interval)
-
-    def start(self) -> None:
-        """Run :meth:`run` in a background task (only if some destination has a limit)."""
-        if self._task is None and self._limits:
-            self._task = asyncio.create_task(self.run(), name="parked-expiry")
-
-    async def stop(self) -> None:
-        """End the loop; a round in progress is cancelled (each reject is one transaction)."""
-        self._stopped.set()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None

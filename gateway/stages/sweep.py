@@ -10,8 +10,6 @@ flight are never touched.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
 import time
 from collections import Counter
@@ -38,7 +36,8 @@ class SweepResult:
 
 
 class Sweeper:
-    """Runs :meth:`run_once` at start and periodically until stopped."""
+    """One round of the sweep per :meth:`run_once`; the workers repeat it with
+    :class:`~gateway.stages.periodic.Periodic`."""
 
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], blobs: BlobStore, settings: RetentionSettings
@@ -46,8 +45,6 @@ class Sweeper:
         self._sessions = sessions
         self._blobs = blobs
         self._settings = settings
-        self._stopped = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
     async def run_once(self) -> SweepResult:
         """Purge expired content, then sweep ``.part`` files and orphans. Store errors propagate."""
@@ -71,27 +68,3 @@ class Sweeper:
             orphans=result.orphans,
         )
         return result
-
-    async def run(self) -> None:
-        """Loop until :meth:`stop`; a failed round is logged and tried again at the next one."""
-        while not self._stopped.is_set():
-            try:
-                await self.run_once()
-            except Exception:
-                log.exception("blob_sweep_failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopped.wait(), self._settings.sweep_interval_seconds)
-
-    def start(self) -> None:
-        """Run :meth:`run` in a background task."""
-        if self._task is None:
-            self._task = asyncio.create_task(self.run(), name="blob-sweep")
-
-    async def stop(self) -> None:
-        """End the loop; a round in progress is cancelled (every step is safe to repeat)."""
-        self._stopped.set()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None

@@ -95,7 +95,7 @@ async def test_submissions_parked_longer_than_the_limit_are_rejected_with_a_sign
     assert await expiry.run_once() == []  # nothing more is old enough
 
     await parked_since(api, young["submissionId"], 80)  # two workers find it at the same time
-    twin = ParkedExpiry(expiry._parked, {ACTIVE: dt.timedelta(hours=72)}, 600)
+    twin = ParkedExpiry(expiry._parked, {ACTIVE: dt.timedelta(hours=72)})
     first, second = await asyncio.gather(expiry.run_once(), twin.run_once())
     assert first + second == [young["submissionId"]]
     async with gateway_of(api).sessions() as session:
