@@ -19,8 +19,9 @@ from tests.integration.pipeline.test_admin_api import start as start_with_operat
 from tests.integration.pipeline.test_binding_policy import settled
 from tests.integration.pipeline.test_pipeline import send
 
-# the pages read the same services on either broker: the in-process one is enough here
-pytestmark = pytest.mark.parametrize("pipeline", ["memory"], indirect=True)
+# the pages read the same services on either broker: the in-process one is enough here, except
+# for the replay through to delivery, which also runs on RabbitMQ
+IN_PROCESS = pytest.mark.parametrize("pipeline", ["memory"], indirect=True)
 
 UNKNOWN = "00000000-0000-0000-0000-000000000000"
 #: Text of the sample's XML (a message UUID) and of its PDF attachment: payload, never on a page.
@@ -57,6 +58,7 @@ def assert_no_payload(page: httpx.Response) -> None:
         assert text not in page.text, (page.request.url, text)
 
 
+@IN_PROCESS
 async def test_every_page_and_form_sends_a_browser_without_a_session_to_the_login(
     pipeline: PipelineGateway,
 ) -> None:
@@ -87,6 +89,7 @@ async def test_every_page_and_form_sends_a_browser_without_a_session_to_the_logi
     await settled(api, sid, "parked")  # no form did anything
 
 
+@IN_PROCESS
 async def test_a_wrong_secret_or_an_unknown_operator_is_refused_and_logout_ends_the_session(
     pipeline: PipelineGateway,
 ) -> None:
@@ -121,6 +124,7 @@ async def test_a_wrong_secret_or_an_unknown_operator_is_refused_and_logout_ends_
     assert (await api.get("/admin/")).status_code == 303  # so does a removed operator
 
 
+@IN_PROCESS
 async def test_the_session_cookie_is_httponly_strict_and_the_pages_allow_no_script(
     pipeline: PipelineGateway,
 ) -> None:
@@ -188,6 +192,7 @@ async def test_an_operator_replays_and_rejects_parked_submissions_and_pauses_a_d
         assert_no_payload(await api.get(path))
 
 
+@IN_PROCESS
 async def test_forms_without_the_sessions_csrf_token_are_forbidden(pipeline: PipelineGateway) -> None:
     api, _ = await start_with_operators(pipeline)
     sid = (await parked_one(api))["submissionId"]
@@ -209,6 +214,7 @@ async def test_forms_without_the_sessions_csrf_token_are_forbidden(pipeline: Pip
     assert 'class="status active"' in (await api.get("/admin/")).text
 
 
+@IN_PROCESS
 async def test_an_operator_of_another_tenant_neither_sees_nor_touches_a_foreign_destination(
     pipeline: PipelineGateway,
 ) -> None:
@@ -234,6 +240,7 @@ async def test_an_operator_of_another_tenant_neither_sees_nor_touches_a_foreign_
     assert 'class="status active"' in (await api.get("/admin/")).text
 
 
+@IN_PROCESS
 async def test_unknown_ids_and_bad_forms_are_pages_of_their_own_never_a_500(
     pipeline: PipelineGateway,
 ) -> None:
