@@ -42,6 +42,8 @@ from gateway.api.operations import OperationsServices
 from gateway.api.operations import router as operations_router
 from gateway.api.routing import router as routing_router
 from gateway.api.submissions import build_router
+from gateway.api.subscriber import build_router as subscriber_router
+from gateway.api.subscriber_services import SubscriberServices
 from gateway.api.throttle import Throttle
 from gateway.api.tokens import TokenIssuer
 from gateway.api.validate import router as validate_router
@@ -74,6 +76,10 @@ from gateway.store.outbox import DatabaseOutbox
 from gateway.store.parked import ParkedStore
 from gateway.store.pauses import Pauses
 from gateway.store.readmodel import ReadModel
+from gateway.subscriber.answers import PickupService
+from gateway.subscriber.directory import Subscribers
+from gateway.subscriber.handoff import SubscriberHandoff
+from gateway.subscriber.tokens import SubscriberTokens
 from gateway.validation import JsonSchemaRegistry, MetadataSchemas, SchemaCatalogue, default_schema_root
 
 log = structlog.get_logger()
@@ -286,6 +292,11 @@ async def _stage_handlers(
         topology.validate_queue: gateway.validator,
         topology.callback_queue: CallbackStage(gateway.sessions, sender),
     }
+    subscribers = Subscribers.from_tenants(settings.tenants)
+    if subscribers:  # the fit-connect-subscriber binding takes the destinations it covers
+        deliver = SubscriberHandoff(  # type: ignore[assignment]
+            deliver, subscribers, gateway.sessions, gateway.blobs, gateway.keys, settings.limits
+        )
     for destination in destinations:
         handlers[topology.deliver_queue(destination)] = deliver
     return handlers
@@ -361,6 +372,17 @@ def admin_services(gateway: Gateway) -> AdminServices:
     )
 
 
+def subscriber_services(gateway: Gateway) -> SubscriberServices:
+    """The subscriber API's services (``fit-connect-subscriber`` bindings) on this process's parts."""
+    settings = gateway.settings
+    senders = [c.id for c in settings.clients]
+    tokens = SubscriberTokens(
+        gateway.keys.secret("token-signing"), settings.public_url, settings.token_ttl_seconds
+    )
+    pickups = PickupService(gateway.sessions, gateway.blobs, gateway.keys, gateway.signer)
+    return SubscriberServices(Subscribers.from_tenants(settings.tenants, senders), tokens, pickups)
+
+
 def _tokens_of(app: FastAPI) -> TokenIssuer | None:
     """The token issuer once the lifespan has built the services."""
     services: ApiServices | None = getattr(app.state, "services", None)
@@ -375,6 +397,7 @@ def create_app(settings: Settings, libraries: Libraries | None = None) -> FastAP
         async with open_gateway(settings, libraries=libraries) as gateway:
             app.state.gateway = gateway
             app.state.services = api_services(gateway)
+            app.state.subscriber = subscriber_services(gateway)
             app.state.operations = OperationsServices.build(
                 settings,
                 ReadModel(gateway.sessions),
@@ -409,6 +432,8 @@ def create_app(settings: Settings, libraries: Libraries | None = None) -> FastAP
     app.include_router(wellknown_router)
     app.include_router(build_router("v1"))
     app.include_router(build_router("v2"))
+    app.include_router(subscriber_router("v1"))
+    app.include_router(subscriber_router("v2"))
     app.include_router(routing_router)
     app.include_router(info_router)
     app.include_router(validate_router)

@@ -15,6 +15,7 @@ from gateway.access import Principal
 from gateway.api import openapi
 from gateway.api.body import read_capped, require_media_type
 from gateway.api.deps import LimitsOf, Sessions, Tokens
+from gateway.api.subscriber_services import subscriber_token
 from gateway.api.tokens import AUDIENCE, TokenIssuer
 from gateway.crypto.secrets import verify_secret
 from gateway.errors import AuthenticationError, InvalidRequestError
@@ -97,6 +98,8 @@ async def token(request: Request, sessions: Sessions, limits: LimitsOf, tokens: 
     client_id, secret = _credentials(request, fields)
     async with sessions() as session:
         client = await session.get(Client, client_id) if client_id else None
+    if client is None and (issued := await subscriber_token(request, client_id, secret)) is not None:
+        return issued
     stored = client.secret_hash if client else None
     if not await run_in(Pool.AUTH, verify_secret, secret, stored) or client is None:
         raise AuthenticationError("unknown client or wrong secret", slug="invalid-client")

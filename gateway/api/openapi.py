@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from gateway.api.problems import MEDIA_TYPE, problem_type, title
 
 AUTH, ROUTING, SENDER, DRY_RUN, KEYS, ADMIN = "auth", "routing", "sender", "dry-run", "keys", "admin"
+SUBSCRIBER = "subscriber"
 
 TAGS: list[dict[str, Any]] = [
     {"name": AUTH, "description": "OAuth2 client credentials: the bearer token the other operations need."},
@@ -25,6 +26,11 @@ TAGS: list[dict[str, Any]] = [
     {
         "name": SENDER,
         "description": "Create a submission, upload its encrypted attachments, submit it, read its events.",
+    },
+    {
+        "name": SUBSCRIBER,
+        "description": "For a Fachverfahren with the fit-connect-subscriber binding: list, fetch and "
+        "answer its destinations' submissions, re-encrypted to its own key.",
     },
     {"name": DRY_RUN, "description": "Check a whole submission as validation would, without storing it."},
     {"name": KEYS, "description": "Public keys, no token needed: encryption keys, SET verification keys."},
@@ -50,6 +56,21 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "case-not-found": (404, "unknown case, or not this client's"),
     "key-pinned": (409, "admin API: the configuration pins the destination's encryption key; change the pin"),
     "submission-state-invalid": (409, "the submission was already submitted (with other parts)"),
+    "event-invalid": (
+        422,
+        "subscriber: the SET is malformed, or its claims are not FIT-Connect's",
+    ),
+    "event-signature-invalid": (
+        422,
+        "subscriber: not signed with the registered signing key",
+    ),
+    "event-case-mismatch": (
+        422,
+        "subscriber: iss, sub or txn name another destination or case",
+    ),
+    "event-not-supported": (422, "subscriber: only accept-submission and reject-submission are taken"),
+    "authentication-tags-mismatch": (422, "subscriber: the tags are not those of the parts it fetched"),
+    "problems-invalid": (422, "subscriber: a reject-submission without problems (type and title)"),
     "payload-too-large": (413, "the body is larger than the configured limit"),
     "unsupported-media-type": (415, "wrong Content-Type"),
     "request-invalid": (422, "the request does not meet the contract (e.g. its Content-Length)"),

@@ -14,6 +14,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from gateway.config.subscriber import SubscriberConfig
+
 LEIKA_PATTERN = r"^urn:de:fim:leika:leistung:\d{14}$"
 ARS_PATTERN = r"^(DE|\d{2}|\d{3}|\d{5}|\d{9}|\d{12})$"
 
@@ -139,6 +141,11 @@ class DestinationConfig(_Strict):
         gt=dt.timedelta(0),
         description='reject a submission parked this long (e.g. "72h", "3d") with a destination-signed '
         "technical-error, as `xgw parked reject` does; default: never",
+    )
+    subscriber: SubscriberConfig | None = Field(
+        default=None,
+        description="fit-connect-subscriber binding: a Fachverfahren picks submissions up through the "
+        "subscriber API (its service adapters are then not used)",
     )
 
 

@@ -44,7 +44,7 @@ S = SubmissionStatus
 STEPS: dict[SubmissionStatus, frozenset[SubmissionStatus]] = {
     S.CREATED: frozenset({S.SUBMITTED}),
     S.SUBMITTED: frozenset({S.VALIDATED, S.REJECTED}),
-    S.VALIDATED: frozenset({S.DELIVERED, S.PARKED}),
+    S.VALIDATED: frozenset({S.DELIVERED, S.PARKED, S.REJECTED}),  # rejected: by a FIT-Connect subscriber
     S.PARKED: frozenset({S.VALIDATED, S.REJECTED}),
     S.REJECTED: frozenset(),
     S.DELIVERED: frozenset(),

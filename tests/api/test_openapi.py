@@ -21,6 +21,7 @@ BODIES = {
         ("put", f"/{v}/submissions/{{submission_id}}/attachments/{{attachment_id}}"): "application/jose"
         for v in ("v1", "v2")
     },
+    **{("post", f"/{v}/cases/{{case_id}}/events"): "application/jose" for v in ("v1", "v2")},
     ("post", "/admin/v1/parked/replay"): "application/json",
     ("post", "/admin/v1/parked/{submission_id}/reject"): "application/json",
     ("post", "/admin/v1/destinations/{destination_id}/{action}"): "application/json",
