@@ -60,12 +60,16 @@ from gateway.operations.maintenance import Maintenance
 from gateway.operations.parked import ParkedService
 from gateway.routing.bindings import AdapterBindings
 from gateway.routing.recovery import requeue_in_flight
+from gateway.routing.subscribers import Subscribers
 from gateway.stages.callbacks import CallbackSender, CallbackStage
 from gateway.stages.deliver import DeliverStage
+from gateway.stages.deliver.handoff import SubscriberHandoff
 from gateway.stages.intake.service import Intake
 from gateway.stages.parked_copies import ParkedCopies
 from gateway.stages.parked_expiry import ParkedExpiry
 from gateway.stages.periodic import Periodic
+from gateway.stages.pickup.answers import PickupService
+from gateway.stages.pickup.tokens import SubscriberTokens
 from gateway.stages.relay import Relay
 from gateway.stages.sweep import Sweeper
 from gateway.stages.validate import Validator
@@ -76,10 +80,6 @@ from gateway.store.outbox import DatabaseOutbox
 from gateway.store.parked import ParkedStore
 from gateway.store.pauses import Pauses
 from gateway.store.readmodel import ReadModel
-from gateway.subscriber.answers import PickupService
-from gateway.subscriber.directory import Subscribers
-from gateway.subscriber.handoff import SubscriberHandoff
-from gateway.subscriber.tokens import SubscriberTokens
 from gateway.validation import JsonSchemaRegistry, MetadataSchemas, SchemaCatalogue, default_schema_root
 
 log = structlog.get_logger()

@@ -23,7 +23,7 @@ from gateway.api.body import media_type, read_capped
 from gateway.api.submissions import path_id, submission_path_id
 from gateway.api.subscriber_services import SubscriberServices, services_of
 from gateway.errors import AuthenticationError, InvalidRequestError, UnsupportedMediaTypeError
-from gateway.subscriber.directory import SubscriberBinding
+from gateway.routing.subscribers import SubscriberBinding
 
 __all__ = ["build_router"]
 

@@ -12,9 +12,9 @@ from fastapi.responses import JSONResponse
 from gateway.crypto.secrets import verify_secret
 from gateway.errors import AuthenticationError
 from gateway.pools import Pool, run_in
-from gateway.subscriber.answers import PickupService
-from gateway.subscriber.directory import Subscribers
-from gateway.subscriber.tokens import SubscriberTokens
+from gateway.routing.subscribers import Subscribers
+from gateway.stages.pickup.answers import PickupService
+from gateway.stages.pickup.tokens import SubscriberTokens
 
 __all__ = ["SubscriberServices", "services_of", "subscriber_token"]
 

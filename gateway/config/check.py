@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
 from gateway.config.model import RetryConfig
 from gateway.config.settings import DeliverySettings, Settings
+from gateway.config.subscriber import SubscriberConfig
+from gateway.crypto.jwk_check import jwk_problems
 from gateway.crypto.keys import KeyStore
 from gateway.crypto.secrets import is_valid_hash
 
@@ -53,6 +55,19 @@ def _duplicates(values: list[str]) -> set[str]:
     return {v for v, n in Counter(values).items() if n > 1}
 
 
+def _subscriber_key_problems(where: str, subscriber: SubscriberConfig) -> list[ConfigProblem]:
+    """The Fachverfahren's public keys, judged as FIT-Connect judges destination keys."""
+    keys: dict[Literal["encryption", "signing"], dict[str, Any]] = {
+        "encryption": subscriber.encryption_key,
+        "signing": subscriber.signing_key,
+    }
+    return [
+        ConfigProblem(f"{where}.{purpose}_key", f"not a usable {purpose} key: {problem}")
+        for purpose, jwk in keys.items()
+        for problem in jwk_problems(jwk, purpose)
+    ]
+
+
 def check_settings(
     settings: Settings,
     keys: KeyStore,
@@ -79,6 +94,8 @@ def check_settings(
                 add(ConfigProblem(where, f"no encryption key: run `{command} keys generate {dest.id}`"))
             elif dest.encryption_kid and dest.encryption_kid not in enc:
                 add(ConfigProblem(f"{where}.encryption_kid", "no such encryption key in the key directory"))
+            if dest.subscriber is not None:
+                problems += _subscriber_key_problems(f"{where}.subscriber", dest.subscriber)
             for vi, version in enumerate(dest.metadata_versions):
                 if metadata_versions is not None and version not in metadata_versions:
                     add(

@@ -9,26 +9,17 @@ gateway's subscriber API instead of an adapter::
     encryption_key = { kty = "RSA", kid = "…", alg = "RSA-OAEP-256", key_ops = ["wrapKey"], … }
     signing_key = { kty = "RSA", kid = "…", alg = "PS512", key_ops = ["verify"], … }
 
-The keys are the Fachverfahren's public JWKs, checked as FIT-Connect checks destination keys
-(:mod:`gateway.crypto.jwk_check`).
+The keys are the Fachverfahren's public JWKs; ``xgw config check`` and every start judge them as
+FIT-Connect judges destination keys (:mod:`gateway.config.check`, :mod:`gateway.crypto.jwk_check`).
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
-from gateway.crypto.jwk_check import jwk_problems
+from pydantic import BaseModel, ConfigDict, Field
 
 BINDING: Literal["fit-connect-subscriber"] = "fit-connect-subscriber"
-
-
-def _checked(jwk: dict[str, Any], purpose: Literal["encryption", "signing"]) -> dict[str, Any]:
-    problems = jwk_problems(jwk, purpose)
-    if problems:
-        raise ValueError(f"not a usable {purpose} key: " + "; ".join(problems))
-    return jwk
 
 
 class SubscriberConfig(BaseModel):
@@ -49,13 +40,3 @@ class SubscriberConfig(BaseModel):
     signing_key: dict[str, Any] = Field(
         description="the Fachverfahren's public SET signing JWK (PS512, verify, RSA ≥ 4096, x5c)"
     )
-
-    @field_validator("encryption_key")
-    @classmethod
-    def _encryption(cls, jwk: dict[str, Any]) -> dict[str, Any]:
-        return _checked(jwk, "encryption")
-
-    @field_validator("signing_key")
-    @classmethod
-    def _signing(cls, jwk: dict[str, Any]) -> dict[str, Any]:
-        return _checked(jwk, "signing")

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.store.models import Base, utcnow
 
-__all__ = ["Pickup", "PickupStatus", "open_pickups", "step"]
+__all__ = ["Pickup", "PickupStatus", "open_pickup_blobs", "open_pickups", "step"]
 
 
 class PickupStatus(enum.StrEnum):
@@ -63,6 +63,19 @@ async def open_pickups(
     query = select(Pickup).where(*where).order_by(Pickup.created_at, Pickup.submission_id)
     rows = list(await session.scalars(query.offset(offset).limit(limit)))
     return rows, total
+
+
+async def open_pickup_blobs(session: AsyncSession) -> set[str]:
+    """The blobs of every pickup its subscriber has not answered: they may still be fetched."""
+    rows = await session.execute(
+        select(Pickup.metadata_blob, Pickup.data_blob, Pickup.attachment_blobs).where(
+            Pickup.status.in_([s.value for s in OPEN])
+        )
+    )
+    names: set[str] = set()
+    for metadata, data, attachments in rows:
+        names.update(name for name in (metadata, data, *attachments.values()) if name)
+    return names
 
 
 async def step(

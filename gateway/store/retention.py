@@ -30,6 +30,7 @@ from gateway.store.audit import Entry, record
 from gateway.store.blobs import BlobStore
 from gateway.store.lifecycle import SubmissionStatus
 from gateway.store.models import Attachment, Submission
+from gateway.store.pickups import open_pickup_blobs
 
 __all__ = ["Expired", "expired", "purge", "referenced_blobs"]
 
@@ -107,11 +108,14 @@ async def purge(sessions: async_sessionmaker[AsyncSession], blobs: BlobStore, du
 
 
 async def referenced_blobs(sessions: async_sessionmaker[AsyncSession]) -> frozenset[str]:
-    """Every blob name a row references."""
+    """Every blob name a row references: a submission's parts, and the re-encrypted parts of a
+    pickup its subscriber has not answered yet (:mod:`gateway.store.pickups`)."""
     query: CompoundSelect[str] = union(
         select(Submission.metadata_blob).where(Submission.metadata_blob.is_not(None)),
         select(Submission.data_blob).where(Submission.data_blob.is_not(None)),
         select(Attachment.blob),
     )
     async with sessions() as session:
-        return frozenset(await session.scalars(query))
+        names = set(await session.scalars(query))
+        names.update(await open_pickup_blobs(session))
+    return frozenset(names)

@@ -20,6 +20,7 @@ from gateway.config.settings import RetentionSettings, Settings
 from gateway.stages.sweep import Sweeper
 from gateway.store.blobs import BlobStore
 from gateway.store.models import Attachment, Submission
+from gateway.store.pickups import Pickup, PickupStatus, step
 from gateway.store.retention import referenced_blobs
 from tests.conftest import ACTIVE
 from tests.eventually import eventually
@@ -171,3 +172,30 @@ async def test_the_workers_sweep_at_start(settings: Settings) -> None:
     left_by_a_crash = _plant(blobs, part=True, age=2 * HOUR)
     async with open_gateway(settings, frozenset({"workers"})):
         await eventually(lambda: not left_by_a_crash.exists(), within=10, what="the .part file swept")
+
+
+async def test_blobs_waiting_for_a_subscriber_are_referenced_until_it_answers(
+    api: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    """The re-encrypted parts of a pickup (``gateway.store.pickups``) are no orphans while the
+    subscriber may still fetch them; once it has answered they are."""
+    gateway = gateway_of(api)
+    names = {part: await gateway.blobs.write_bytes(part.encode()) for part in ("metadata", "data", "pdf")}
+    sid = await _submission(api, auth)
+    async with gateway.sessions.begin() as session:
+        session.add(
+            Pickup(
+                submission_id=sid,
+                destination_id=ACTIVE,
+                case_id=str(uuid.uuid4()),
+                status=PickupStatus.PICKED_UP.value,
+                metadata_blob=names["metadata"],
+                data_blob=names["data"],
+                attachment_blobs={new_id(): names["pdf"]},
+                authentication_tags={},
+            )
+        )
+    assert set(names.values()) <= await referenced_blobs(gateway.sessions)
+    async with gateway.sessions.begin() as session:
+        assert await step(session, sid, (PickupStatus.PICKED_UP,), PickupStatus.ACCEPTED)
+    assert not set(names.values()) & await referenced_blobs(gateway.sessions)

@@ -5,7 +5,7 @@ each attachment are decrypted with the destination's key and encrypted again to 
 Fachverfahren's public key (compact JWE, RSA-OAEP-256/A256GCM, as FIT-Connect prescribes),
 streamed blob to blob, so no plaintext is ever stored. The new blobs and their authentication
 tags become a :class:`~gateway.store.pickups.Pickup` in state ``waiting``; the submission stays
-``validated`` until the subscriber answers (:mod:`gateway.subscriber.answers`).
+``validated`` until the subscriber answers (:mod:`gateway.stages.pickup.answers`).
 
 Messages of other destinations go to the wrapped handler (the adapter deliver stage) unchanged.
 A copy of a message whose pickup exists already is done; a failure to store is retried.
@@ -30,6 +30,7 @@ from gateway.crypto.keyring import destination_decryption_keys
 from gateway.crypto.keys import KeyStore
 from gateway.errors import GatewayError
 from gateway.routing.routes import StageMessage
+from gateway.routing.subscribers import SubscriberBinding, Subscribers
 from gateway.stages.deliver.view import stream_opener
 from gateway.store.audit import Entry, record
 from gateway.store.blobs import BlobStore
@@ -37,7 +38,6 @@ from gateway.store.lifecycle import SubmissionStatus
 from gateway.store.models import Attachment, Submission
 from gateway.store.pauses import is_paused
 from gateway.store.pickups import Pickup, PickupStatus
-from gateway.subscriber.directory import SubscriberBinding, Subscribers
 
 __all__ = ["SubscriberHandoff"]
 log = structlog.get_logger()

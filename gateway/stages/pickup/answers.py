@@ -35,11 +35,11 @@ from gateway.errors import ConflictError, InvalidRequestError, NotFoundError
 from gateway.events.log import record_event
 from gateway.events.sets import EVENT_PREFIX, SetSigner, destination_signer
 from gateway.pools import Pool, run_in
+from gateway.routing.subscribers import SubscriberBinding
 from gateway.store.blobs import BlobStore
 from gateway.store.lifecycle import SubmissionStatus, transition
 from gateway.store.models import Submission, utcnow
 from gateway.store.pickups import OPEN, Pickup, PickupStatus, open_pickups, step
-from gateway.subscriber.directory import SubscriberBinding
 
 __all__ = ["Answer", "PickupService"]
 log = structlog.get_logger()
