@@ -52,7 +52,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--stack", choices=("embedded", "scale-out", "both"), default="both")
     parser.add_argument("--runs", type=int, default=3, help="interleaved runs per stack (default 3)")
-    parser.add_argument("--senders", type=int, default=32, help="concurrent senders at saturation (32)")
+    parser.add_argument("--senders", type=int, default=48, help="concurrent senders at saturation (48)")
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--submissions", type=int, default=200, help="per saturation run (default 200)")
     size.add_argument("--duration", type=float, help="seconds per saturation run, instead of --submissions")
