@@ -152,7 +152,11 @@ async def bench_stack(kind: str, args: argparse.Namespace, work: Path) -> dict[s
     machine = procs.machine()
     stack = Stack(kind, work / kind, workers=args.workers if kind == "scale-out" else 1)
     print(f"\n== {kind}: starting", flush=True)
-    await stack.start()
+    try:
+        await stack.start()
+    except BaseException:
+        await stack.stop(keep=args.keep)
+        raise
     minimal, minimal_url = start_minimal(stack)
     meter = CryptoBoundMeter(stack.root / "keys", DESTINATION, args.bound_processes)
     connections = args.senders * 2 + 4  # a sender's submit and its polls may overlap with another's
