@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy import event, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from gateway.store.models import Outbox, utcnow
@@ -114,12 +114,13 @@ class DatabaseOutbox:
         lease_seconds: float = 15.0,
     ) -> None:
         self.sessions = sessions
+        self._engine: AsyncEngine = sessions.kw["bind"]  # Core statements: no ORM work per round
         self._resolve = resolve
         self._lease = dt.timedelta(seconds=lease_seconds)
 
     async def fetch_pending(self, limit: int) -> list[OutboxRow]:
         now = utcnow()
-        async with self.sessions.begin() as session:
+        async with self._engine.begin() as connection:
             candidates = (
                 select(Outbox.id)
                 .where(
@@ -128,9 +129,9 @@ class DatabaseOutbox:
                 .order_by(Outbox.id)
                 .limit(limit)
             )
-            if session.get_bind().dialect.name == "postgresql":
+            if connection.dialect.name == "postgresql":
                 candidates = candidates.with_for_update(skip_locked=True)
-            claimed = await session.execute(
+            claimed = await connection.execute(
                 update(Outbox)
                 .where(Outbox.id.in_(candidates.scalar_subquery()))
                 .values(claimed_until=now + self._lease, attempts=Outbox.attempts + 1)
@@ -142,16 +143,16 @@ class DatabaseOutbox:
     async def mark_sent(self, ids: list[int]) -> None:
         if not ids:
             return
-        async with self.sessions.begin() as session:
-            await session.execute(
+        async with self._engine.begin() as connection:
+            await connection.execute(
                 update(Outbox).where(Outbox.id.in_(ids)).values(sent_at=utcnow(), claimed_until=None)
             )
 
     async def release(self, ids: list[int]) -> None:
         if not ids:
             return
-        async with self.sessions.begin() as session:
-            await session.execute(
+        async with self._engine.begin() as connection:
+            await connection.execute(
                 update(Outbox).where(Outbox.id.in_(ids), Outbox.sent_at.is_(None)).values(claimed_until=None)
             )
 
