@@ -76,7 +76,8 @@ from gateway.stages.validate import Validator
 from gateway.store.blobs import BlobStore
 from gateway.store.db import open_database
 from gateway.store.destination_keys import KeyRecords
-from gateway.store.outbox import DatabaseOutbox
+from gateway.store.listen import OutboxListener
+from gateway.store.outbox import DatabaseOutbox, wake_on_commit
 from gateway.store.parked import ParkedStore
 from gateway.store.pauses import Pauses
 from gateway.store.readmodel import ReadModel
@@ -223,7 +224,11 @@ async def _start_stages(
             batch_size=settings.delivery.relay_batch_size,
             poll_interval=settings.delivery.relay_poll_seconds,
         )
-        gateway.intake.outbox_written = gateway.validator.outbox_written = gateway.relay.notify
+        wake_on_commit(gateway.sessions, gateway.relay.notify)  # rows written in this process
+        if gateway.engine.dialect.name == "postgresql":  # rows written by any process
+            listener = OutboxListener(gateway.engine, gateway.relay.notify)
+            listener.start()
+            stack.push_async_callback(listener.stop)
     if "workers" in roles:
         if isinstance(broker, MemoryBroker):  # nothing survived on the broker side: ask the database
             recovered = await requeue_in_flight(gateway.sessions)
@@ -349,20 +354,18 @@ def reject_parked_after(settings: Settings) -> dict[str, dt.timedelta]:
 
 
 def parked_service(gateway: Gateway) -> ParkedService:
-    """The operations on parked submissions on this process's database, keys, blobs and relay."""
-    notify = gateway.relay.notify if gateway.relay else lambda: None
+    """The operations on parked submissions on this process's database, keys and blobs."""
     return ParkedService(
         ParkedStore(gateway.sessions),
         gateway.blobs,
         gateway.keys,
         gateway.validator.schemas,
         gateway.settings.limits,
-        notify,
     )
 
 
 def admin_services(gateway: Gateway) -> AdminServices:
-    """The admin routes' services on this process's database, keys, blobs and relay."""
+    """The admin routes' services on this process's database, keys and blobs."""
     settings = gateway.settings
     parked = parked_service(gateway)
     maintenance = Maintenance(Pauses(gateway.sessions))

@@ -91,7 +91,12 @@ class DeliverySettings(BaseModel):
         300.0, gt=0, le=3600, description="longest adapter call; a slower one counts as a transient failure"
     )
     relay_batch_size: int = Field(100, ge=1, le=10_000, description="outbox rows published per round")
-    relay_poll_seconds: float = Field(1.0, gt=0, description="outbox poll interval when idle")
+    relay_poll_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="outbox poll interval when idle, a safety net only: a commit that writes outbox "
+        "rows wakes the relay at once (in its process, and through PostgreSQL LISTEN/NOTIFY)",
+    )
 
 
 class CallbackSettings(BaseModel):

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gateway.routing.routes import callback_row
 from gateway.store.audit import Entry, record, sha256
 from gateway.store.models import Event, Submission
+from gateway.store.outbox import add_outbox
 
 __all__ = ["add_event", "record_event"]
 
@@ -27,4 +28,4 @@ def record_event(session: AsyncSession, submission: Submission, name: str, token
     add_event(session, submission, name, token)
     row = callback_row(submission, name)
     if row is not None:
-        session.add(row)
+        add_outbox(session, row)

@@ -80,7 +80,7 @@ def as_json(value: ParkedSubmission | ReplayResult) -> dict[str, Any]:
 
 
 class ParkedService:
-    """The operations on parked submissions; ``outbox_written`` wakes this process's relay."""
+    """The operations on parked submissions."""
 
     def __init__(
         self,
@@ -89,14 +89,12 @@ class ParkedService:
         keys: KeyStore,
         schemas: Schemas,
         limits: Limits,
-        outbox_written: Callable[[], None] = lambda: None,
     ) -> None:
         self.store = store
         self.blobs = blobs
         self.keys = keys
         self.schemas = schemas
         self.limits = limits
-        self.outbox_written = outbox_written
 
     async def find(self, operator: Operator, which: ParkedFilter) -> list[ParkedSubmission]:
         """The parked submissions ``which`` selects among those ``operator`` may see."""
@@ -125,8 +123,6 @@ class ParkedService:
             result = await self._replay_one(operator, item, why, dry_run)
             results.append(result)
             progress(result)
-        if any(r.outcome == "replayed" for r in results):
-            self.outbox_written()
         return results
 
     async def _replay_one(
@@ -181,6 +177,5 @@ class ParkedService:
         also = lambda session, submission: record_event(session, submission, REJECT, token)  # noqa: E731
         if not await self.store.reject(row, operator.id, why, also):
             raise NotFoundError(f"no parked submission {submission_id!r}", slug="submission-not-found")
-        self.outbox_written()
         log.info("parked_submission_rejected", submission_id=row.id, operator=operator.id, why=why)
         return item

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from gateway.routing.routes import stage_row
 from gateway.store.lifecycle import SubmissionStatus
 from gateway.store.models import Submission, utcnow
+from gateway.store.outbox import add_outbox
 
 _NEXT_STAGE: dict[str, Literal["validate", "deliver"]] = {
     SubmissionStatus.SUBMITTED: "validate",
@@ -27,7 +28,7 @@ async def requeue_in_flight(sessions: async_sessionmaker[AsyncSession]) -> int:
     """Write an outbox row for every submission waiting for validation or delivery."""
     async with sessions.begin() as session:
         waiting = (await session.scalars(select(Submission).where(Submission.status.in_(_NEXT_STAGE)))).all()
-        session.add_all(stage_row(_NEXT_STAGE[s.status], s) for s in waiting)
+        add_outbox(session, *(stage_row(_NEXT_STAGE[s.status], s) for s in waiting))
         await session.execute(
             update(Submission).where(Submission.claimed_until.is_not(None)).values(claimed_until=utcnow())
         )

@@ -5,8 +5,13 @@ in batches with pipelined publisher confirms and marks a row sent only after *it
 whose publish failed (unroutable, nacked, timed out, connection lost mid-batch) stays pending and
 goes out in a later round, after a capped exponential backoff. A confirm lost in flight, or a
 crash between confirm and ``mark_sent``, publishes a row twice: consumers dedupe on
-``message_id``. The relay wakes on :meth:`Relay.notify` (intake just committed) or every
-``poll_interval`` seconds.
+``message_id``.
+
+The relay wakes on :meth:`Relay.notify`, called as soon as a transaction that wrote outbox rows
+commits (in this process after its commit, from other processes through PostgreSQL's
+``LISTEN/NOTIFY``: ``gateway.store.outbox``, ``gateway.store.listen``), and otherwise every
+``poll_interval`` seconds, a safety net only (rows written while the listener reconnects, or by
+another process on SQLite).
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ class Relay:
         broker: Broker,
         *,
         batch_size: int = 100,
-        poll_interval: float = 1.0,
+        poll_interval: float = 5.0,
         backoff: tuple[float, float] = (0.5, 30.0),
     ) -> None:
         if batch_size < 1:

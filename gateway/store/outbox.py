@@ -9,6 +9,12 @@ once without publishing the same rows in parallel: on PostgreSQL the claim skips
 relay is claiming (``FOR UPDATE SKIP LOCKED``); SQLite has a single writer anyway. A relay that
 dies before ``mark_sent`` leaves its rows to be claimed again when the lease runs out; the
 consumers' idempotency absorbs the duplicate publish.
+
+Every outbox row is written through :func:`add_outbox`, so the relay hears of it as soon as its
+transaction commits, not at its next poll: on PostgreSQL the transaction also sends
+``NOTIFY xgw_outbox`` (delivered only on commit, dropped on rollback) to the relays that listen
+(``gateway.store.listen``); in the relay's own process :func:`wake_on_commit` calls the relay
+after the commit (the only way on SQLite).
 """
 
 from __future__ import annotations
@@ -18,10 +24,56 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import event, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from gateway.store.models import Outbox, utcnow
+
+#: the PostgreSQL channel a transaction that wrote outbox rows notifies on commit
+OUTBOX_CHANNEL = "xgw_outbox"
+_WRITTEN = "xgw.outbox.written"  # session.info: this transaction added outbox rows
+_WAKE = "xgw.outbox.wake"  # session.info (from the session factory): this process's relay
+
+
+def add_outbox(session: AsyncSession, *rows: Outbox) -> None:
+    """Add ``rows`` to the session's transaction; when it commits, the relay hears of them at
+    once (``NOTIFY`` on PostgreSQL, and this process's relay if :func:`wake_on_commit` registered
+    one). Every outbox insert goes through here."""
+    if not rows:
+        return
+    session.add_all(rows)
+    sync = session.sync_session
+    if _WRITTEN not in sync.info:  # this session's first outbox rows: hook its commits
+        event.listen(sync, "before_commit", _announce)
+        event.listen(sync, "after_commit", _committed)
+        event.listen(sync, "after_rollback", _rolled_back)
+    sync.info[_WRITTEN] = True
+
+
+def wake_on_commit(sessions: async_sessionmaker[AsyncSession], wake: Callable[[], None]) -> None:
+    """Call ``wake`` after each commit of a session from ``sessions`` that wrote outbox rows (the
+    relay of this process; sessions opened before this call are not affected)."""
+    info = dict(sessions.kw.get("info") or {})
+    info[_WAKE] = wake
+    sessions.configure(info=info)
+
+
+def _announce(session: Session) -> None:
+    if session.info.get(_WRITTEN) and session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_notify(OUTBOX_CHANNEL, "")))  # sent on commit, once
+
+
+def _committed(session: Session) -> None:
+    if session.info.get(_WRITTEN):
+        session.info[_WRITTEN] = False
+        wake: Callable[[], None] | None = session.info.get(_WAKE)
+        if wake is not None:
+            wake()
+
+
+def _rolled_back(session: Session) -> None:
+    session.info[_WRITTEN] = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,12 +114,13 @@ class DatabaseOutbox:
         lease_seconds: float = 15.0,
     ) -> None:
         self.sessions = sessions
+        self._engine: AsyncEngine = sessions.kw["bind"]  # Core statements: no ORM work per round
         self._resolve = resolve
         self._lease = dt.timedelta(seconds=lease_seconds)
 
     async def fetch_pending(self, limit: int) -> list[OutboxRow]:
         now = utcnow()
-        async with self.sessions.begin() as session:
+        async with self._engine.begin() as connection:
             candidates = (
                 select(Outbox.id)
                 .where(
@@ -76,9 +129,9 @@ class DatabaseOutbox:
                 .order_by(Outbox.id)
                 .limit(limit)
             )
-            if session.get_bind().dialect.name == "postgresql":
+            if connection.dialect.name == "postgresql":
                 candidates = candidates.with_for_update(skip_locked=True)
-            claimed = await session.execute(
+            claimed = await connection.execute(
                 update(Outbox)
                 .where(Outbox.id.in_(candidates.scalar_subquery()))
                 .values(claimed_until=now + self._lease, attempts=Outbox.attempts + 1)
@@ -90,16 +143,16 @@ class DatabaseOutbox:
     async def mark_sent(self, ids: list[int]) -> None:
         if not ids:
             return
-        async with self.sessions.begin() as session:
-            await session.execute(
+        async with self._engine.begin() as connection:
+            await connection.execute(
                 update(Outbox).where(Outbox.id.in_(ids)).values(sent_at=utcnow(), claimed_until=None)
             )
 
     async def release(self, ids: list[int]) -> None:
         if not ids:
             return
-        async with self.sessions.begin() as session:
-            await session.execute(
+        async with self._engine.begin() as connection:
+            await connection.execute(
                 update(Outbox).where(Outbox.id.in_(ids), Outbox.sent_at.is_(None)).values(claimed_until=None)
             )
 

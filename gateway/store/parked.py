@@ -24,6 +24,7 @@ from gateway.store.backlog import aware
 from gateway.store.db import create_engine
 from gateway.store.lifecycle import SubmissionStatus, transition
 from gateway.store.models import Attachment, DeliveryAttempt, Destination, Outbox, ParkedMessage, Submission
+from gateway.store.outbox import add_outbox
 
 __all__ = ["Also", "ParkedFilter", "ParkedStore", "ParkedSubmission", "Stored", "parked_submissions"]
 
@@ -174,7 +175,7 @@ class ParkedStore:
             if not await transition(session, submission.id, S.PARKED, S.VALIDATED):
                 return False
             operator_action(session, operator, "replay", submission.id, "validated", why=why)
-            session.add(row)
+            add_outbox(session, row)
             await session.execute(delete(ParkedMessage).where(ParkedMessage.submission_id == submission.id))
         return True
 

@@ -38,6 +38,7 @@ from gateway.store import audit
 from gateway.store.blobs import BlobStore
 from gateway.store.lifecycle import SubmissionStatus, add_submission, still, transition
 from gateway.store.models import Attachment, Destination, DestinationKey, Event, Submission
+from gateway.store.outbox import add_outbox
 
 log = structlog.get_logger()
 S = SubmissionStatus
@@ -83,7 +84,6 @@ class Intake:
     blobs: BlobStore
     limits: Limits
     signer: SetSigner
-    outbox_written: Callable[[], None] = lambda: None
 
     async def create(self, principal: Principal, request: NewSubmission) -> Submission:
         """Raises NotFound/Forbidden/InvalidRequest errors; commits the submission and its SET."""
@@ -298,7 +298,7 @@ class Intake:
             )
             if submitted:
                 add_event(session, submission, "submit-submission", token)
-                session.add(stage_row("validate", submission))
+                add_outbox(session, stage_row("validate", submission))
             return submitted
 
         if not await self._referencing(blobs, record):  # a concurrent submit won
@@ -307,7 +307,6 @@ class Intake:
             async with self.sessions() as session:
                 winner = await self._own(session, principal, submission_id)
             return self._repeated(winner, encrypted_metadata, encrypted_data)
-        self.outbox_written()
         submission.status = S.SUBMITTED
         log.info(
             "submission_submitted", submission_id=submission_id, destination_id=submission.destination_id

@@ -21,7 +21,6 @@ submission with ``technical-error`` so the sender learns the outcome.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -44,6 +43,7 @@ from gateway.routing.routes import StageMessage, stage_row
 from gateway.store.blobs import BlobStore
 from gateway.store.lifecycle import SubmissionStatus, transition
 from gateway.store.models import Attachment, Destination, Event, Submission
+from gateway.store.outbox import add_outbox
 from gateway.store.parking import record_parked
 from gateway.validation import MetadataSchemas, SchemaCatalogue
 
@@ -85,14 +85,12 @@ class Validator:
         limits: Limits,
         *,
         json_schemas: JsonSchemas | None = None,
-        outbox_written: Callable[[], None] = lambda: None,
     ) -> None:
         self.sessions = sessions
         self.blobs = blobs
         self.keys = keys
         self.limits = limits
         self.schemas = Schemas(catalogue, metadata_schemas, json_schemas or NoJsonSchemas())
-        self.outbox_written = outbox_written
 
     async def process(self, submission_id: str) -> ValidationOutcome:
         """Validate one submission; raises only for unexpected (retryable) failures."""
@@ -229,8 +227,7 @@ class Validator:
             if token is not None:
                 record_event(session, submission, "reject-submission", token)
             else:
-                session.add(stage_row("deliver", submission))
-        self.outbox_written()
+                add_outbox(session, stage_row("deliver", submission))
         if problems:
             log.info(
                 "submission_rejected",

@@ -65,3 +65,16 @@ async def test_sender_gets_a_signed_callback_for_the_accept_event(
     assert document["type"].endswith("/callbacks/new-events")
     assert {"destinationId", "submissionId", "caseId"} <= set(document["submissions"][0])
     assert document["submissions"][0]["submissionId"] == ref["submissionId"]
+
+
+async def test_each_stage_commit_wakes_the_relay_so_the_callback_comes_long_before_the_poll(
+    pipeline: PipelineGateway, receiver: tuple[str, list[tuple[dict[str, str], bytes]]]
+) -> None:
+    """Three outbox rows in a row (intake → validate, validate → deliver, deliver → callback),
+    each published because its commit woke the relay: at a 30 s poll, one missed wake alone
+    would take longer than the whole wait."""
+    url, received = receiver
+    api, _, _ = await pipeline.start(relay_poll_seconds=30.0)
+    auth = bearer(await token(api))
+    await send(api, auth, LEIKA, callback={"url": url, "secret": CALLBACK_SECRET})
+    await eventually(lambda: received, within=5, what="the accept callback")
