@@ -8,6 +8,9 @@ A destination's current encryption key (``destinations.encryption_kid``, what ev
 publishes) is the key the configuration pins, else the newest in the key directory; so what
 ``xgw keys rotate`` set (a new newest key) survives the next start. When the start changes it,
 the key it replaces is marked retired (``destination_keys.retired_at``), as a rotation does.
+
+Processes starting together write the same rows: each sync holds the start-up lock for its
+transaction (:func:`gateway.store.db.hold_startup_lock`), so they take turns.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from gateway.config.model import DestinationConfig
 from gateway.config.settings import Settings
 from gateway.crypto.keys import KeyStore
 from gateway.errors import ConfigError
+from gateway.store.db import hold_startup_lock
 from gateway.store.destination_keys import retire_others
 from gateway.store.models import Client, Destination, DestinationKey, Tenant
 
@@ -39,6 +43,7 @@ def current_encryption_kid(dest: DestinationConfig, keys: KeyStore) -> str:
 
 async def sync_config(sessions: async_sessionmaker[AsyncSession], settings: Settings, keys: KeyStore) -> None:
     async with sessions.begin() as session:
+        await hold_startup_lock(session)
         declared: list[str] = []
         for tenant in settings.tenants:
             await session.merge(Tenant(id=tenant.id, name=tenant.name))

@@ -5,17 +5,25 @@ keys (``PS512``, public ``["verify"]``). Private JWKs live in the key directory 
 permissions, one file per key: ``<key_dir>/<owner>/<kid>.json``. A rotated key stays, so
 submissions encrypted to it still decrypt, until ``xgw keys prune`` removes it once no submission
 in flight may need it (:mod:`gateway.operations.keys`).
+
+Several processes may share one key directory (``xgw api`` x N, workers; a shared volume): what a
+process creates on first start (the gateway's own signing key, its secrets) is created under an
+exclusive lock on ``<key_dir>/<owner>/.lock``, so the first process creates it and the others
+read the same file.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
+import fcntl
 import hashlib
 import json
 import os
 import stat
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -157,6 +165,25 @@ class KeyStore:
         self.store(owner, pair)
         return pair
 
+    def ensure(self, owner: str, purpose: Purpose) -> list[KeyPair]:
+        """The keys of ``owner`` for ``purpose``, oldest first; one is generated if there is none
+        (once, however many processes ask at the same time)."""
+        with self._exclusive(owner):
+            pairs = [k for k in self.keys(owner) if k.purpose == purpose]
+            return pairs or [self.generate(owner, purpose)]
+
+    @contextmanager
+    def _exclusive(self, owner: str) -> Iterator[None]:
+        """Hold the lock file of ``owner``'s folder (``flock``) for the block."""
+        folder = self.root / owner
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(folder / ".lock", os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
     def store(self, owner: str, pair: KeyPair) -> None:
         """Write ``pair`` (from :func:`generate_key_pair`) as a key of ``owner``."""
         write_private(self.root / owner / f"{pair.kid}.json", json.dumps(_private_jwk(pair)).encode())
@@ -202,5 +229,7 @@ class KeyStore:
         """A random secret kept in the key directory, created on first use."""
         path = self.root / "gateway" / f"{name}.secret"
         if not path.exists():
-            write_private(path, os.urandom(size))
+            with self._exclusive("gateway"):
+                if not path.exists():
+                    write_private(path, os.urandom(size))
         return path.read_bytes()

@@ -55,9 +55,7 @@ class SetSigner:
 
 def gateway_signer(keys: KeyStore, issuer: str) -> tuple[SetSigner, dict[str, Any]]:
     """The gateway's own SET signing key (created on first start) and the JWKS that publishes it."""
-    pairs = [k for k in keys.keys("gateway") if k.purpose == "signing"] or [
-        keys.generate("gateway", "signing")
-    ]
+    pairs = keys.ensure("gateway", "signing")
     current = pairs[-1]
     return SetSigner(issuer, current.kid, current.private_key), {"keys": [p.public_jwk for p in pairs]}
 

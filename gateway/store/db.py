@@ -1,6 +1,11 @@
 """Database engine: SQLite (WAL, full sync) by default, PostgreSQL when the URL says so.
 
 ``open_database`` creates the engine and brings the schema to the newest Alembic revision.
+
+Every process (``xgw serve``, ``api``, ``relay``, ``worker``) migrates and writes the declared
+configuration at start. Both steps hold the start-up lock for their transaction
+(:func:`hold_startup_lock`), so processes started at the same moment on a new database take turns
+instead of creating the same tables or rows twice; the later ones find the work done.
 """
 
 from __future__ import annotations
@@ -12,11 +17,20 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from gateway.errors import ConfigError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+#: The PostgreSQL advisory lock key of the start-up steps (migrate, configuration sync): any
+#: constant that no other application on the same database uses ("xgw" plus a version digit).
+STARTUP_LOCK = 0x78677701
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -48,9 +62,22 @@ def _upgrade(connection: Connection) -> None:
     command.upgrade(config, "head")
 
 
+async def hold_startup_lock(connection: AsyncConnection | AsyncSession) -> None:
+    """Wait for the start-up lock and hold it until the current transaction ends; call it as the
+    transaction's first statement. PostgreSQL: ``pg_advisory_xact_lock``. SQLite: ``BEGIN
+    IMMEDIATE`` (the write lock from the start, not at the first write, so a second process waits
+    before it reads instead of failing on what the first one created meanwhile)."""
+    bind = connection.get_bind() if isinstance(connection, AsyncSession) else connection
+    if bind.dialect.name == "postgresql":
+        await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": STARTUP_LOCK})
+    elif bind.dialect.name == "sqlite":
+        await connection.execute(text("BEGIN IMMEDIATE"))
+
+
 async def migrate(engine: AsyncEngine) -> None:
-    """Bring the schema to the newest revision (idempotent)."""
+    """Bring the schema to the newest revision (idempotent; one process at a time)."""
     async with engine.begin() as connection:
+        await hold_startup_lock(connection)
         await connection.run_sync(_upgrade)
 
 

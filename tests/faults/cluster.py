@@ -344,10 +344,13 @@ class GatewayCluster:
         self.procs.append(proc)
         return proc
 
-    async def start_api(self, within: float = 60.0) -> Proc:
-        proc = self._spawn("api", "--host", "127.0.0.1", "--port", str(self.port))
+    async def start_api(self, within: float = 60.0, port: int | None = None) -> Proc:
+        """An ``xgw api`` on the cluster's port (or on ``port``: a second api beside the first,
+        as behind a load balancer; ``XGW_BASE_URL`` stays the cluster's), once it answers."""
+        port = port or self.port
+        proc = self._spawn("api", "--host", "127.0.0.1", "--port", str(port))
         deadline = time.monotonic() + within
-        async with httpx.AsyncClient(base_url=self.base_url, timeout=2.0) as client:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=2.0) as client:
             while time.monotonic() < deadline:
                 if not proc.alive():
                     raise RuntimeError(f"{proc.name} exited:\n{proc.log_text()[-4000:]}")
