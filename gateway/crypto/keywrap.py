@@ -41,7 +41,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from gateway.crypto.keys import write_private
 from gateway.errors import PermanentError
 
-__all__ = ["ContentKeyError", "UnknownWrapKeyError", "WrapKeys", "WrappedKey", "part_binding"]
+__all__ = ["ContentKeyError", "UnknownWrapKeyError", "WrapKeys", "WrappedKey", "created", "part_binding"]
 
 PREFIX, SUFFIX = "key-wrap-", ".key"
 _KID = re.compile(r"^[0-9]{8}T[0-9]{12}Z-[0-9a-f]{8}$")
@@ -81,6 +81,11 @@ def part_binding(submission_id: str, part: str, blob: str) -> bytes:
     """What a wrapped key is bound to: one part (``metadata``, ``data``, ``attachment:<id>``) of
     one submission, stored in one blob."""
     return "\0".join((submission_id, part, blob)).encode("utf-8")
+
+
+def created(kid: str) -> dt.datetime:
+    """When the wrap key ``kid`` was made (its kid starts with the UTC time)."""
+    return dt.datetime.strptime(kid.split("Z-", 1)[0], "%Y%m%dT%H%M%S%f").replace(tzinfo=dt.UTC)
 
 
 def _new_kid() -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import delete, distinct, insert, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.store.models import ContentKey
@@ -55,4 +55,4 @@ async def delete_content_keys(session: AsyncSession, submission_id: str) -> None
 async def wrap_kids_in_use(sessions: async_sessionmaker[AsyncSession]) -> frozenset[str]:
     """Every wrap key kid a stored wrapped key names (those keys must stay)."""
     async with sessions() as session:
-        return frozenset(await session.scalars(select(distinct(ContentKey.wrap_kid))))
+        return frozenset(await session.scalars(select(ContentKey.wrap_kid).distinct()))
