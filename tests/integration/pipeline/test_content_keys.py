@@ -15,10 +15,13 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import MetaData, select, update
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, MetaData, inspect, select, update
 
 from gateway.crypto import jwe
 from gateway.store.content_keys import delete_content_keys
+from gateway.store.db import MIGRATIONS, create_engine
 from gateway.store.models import ContentKey, Submission
 from gateway.store.pauses import Pauses
 from tests.conftest import ACTIVE, LEIKA
@@ -170,3 +173,25 @@ async def test_a_wrapped_key_altered_or_moved_to_another_part_parks_the_submissi
     assert reason is not None and "content key" in reason
     assert delivered_files(hot_folder) == []  # the adapter was never called
     assert rsa.count == 3  # no fallback to RSA for a key that does not unwrap
+
+
+@pytest.mark.blank_database
+async def test_migration_0009_adds_the_content_keys_table_and_takes_it_back(database_url: str) -> None:
+    engine = create_engine(database_url)
+
+    def tables(connection: Connection, target: str, step: Callable[[Config, str], None]) -> set[str]:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = connection
+        step(config, target)
+        return set(inspect(connection).get_table_names())
+
+    try:
+        async with engine.begin() as connection:
+            before = await connection.run_sync(tables, "0008", command.upgrade)
+            after = await connection.run_sync(tables, "0009", command.upgrade)
+            back = await connection.run_sync(tables, "0008", command.downgrade)
+    finally:
+        await engine.dispose()
+    assert after - before == {"content_keys"}
+    assert back == before
