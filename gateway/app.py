@@ -292,6 +292,7 @@ async def _stage_handlers(
         gateway.keys,
         bindings,
         settings.limits,
+        wrap_keys=gateway.validator.wrap_keys,  # one cache of the local wrap keys per process
     )
     handlers: dict[str, Handler] = {
         topology.validate_queue: gateway.validator,

@@ -20,6 +20,9 @@
         │                             not allowed; ``reason`` (also the ``slug``) says which
         ├── DecryptionError           gateway.crypto.jwe: the destination's keys cannot open the JWE
         │                             (one message for every cause); slug ``encryption-issue``
+        ├── ContentKeyError           gateway.crypto.keywrap: a stored wrapped content key does not
+        │   │                         unwrap (altered, moved); slug ``content-key-invalid``
+        │   └── UnknownWrapKeyError   its wrap key is not in the key directory
         └── JwsError                  gateway.crypto.jws: a JWS that is malformed, uses another
                                       algorithm or does not verify; slug ``jws-invalid``
 

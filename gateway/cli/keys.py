@@ -1,7 +1,11 @@
 """``xgw keys rotate|list|prune DESTINATION``: the operations of :mod:`gateway.operations.keys` on
 the configured database and key directory, as the local operator (``$USER@cli`` in the audit
 log). Running processes see a rotation at once: they read the current key from the database and
-the private keys from the shared key directory."""
+the private keys from the shared key directory.
+
+``xgw keys rotate-wrap`` and ``prune-wrap``: the local key that wraps stored content keys
+(:mod:`gateway.crypto.keywrap`). A rotation writes a new wrap key, current for every process
+within a minute; pruning deletes the older wrap keys no stored wrapped key names any more."""
 
 from __future__ import annotations
 
@@ -20,14 +24,19 @@ from gateway.cli.parked import local_operator
 from gateway.cli.preflight import load_settings, require_services
 from gateway.config.model import parse_duration
 from gateway.crypto.keys import KeyStore
+from gateway.crypto.keywrap import WrapKeys, created
 from gateway.errors import ClientError
 from gateway.logging import configure_logging
 from gateway.operations.keys import DEFAULT_GRACE, KeyService, as_json, pinned_kids
+from gateway.store.content_keys import wrap_kids_in_use
+from gateway.store.db import open_database
 from gateway.store.destination_keys import KeyRecords
 
 __all__ = ["add_key_commands"]
 
 T = TypeVar("T")
+#: How long a superseded wrap key stays at least (processes pick up a rotation within a minute).
+WRAP_GRACE = dt.timedelta(minutes=10)
 
 
 def _run(args: argparse.Namespace, work: Callable[[KeyService], Awaitable[T]]) -> T:
@@ -102,6 +111,55 @@ def cmd_prune(args: argparse.Namespace) -> int:
     return Exit.OK
 
 
+def _wrap_keys(args: argparse.Namespace) -> WrapKeys:
+    settings = load_settings(args.config)
+    return WrapKeys(KeyStore(settings.keys_path).root / "gateway")
+
+
+def cmd_rotate_wrap(args: argparse.Namespace) -> int:
+    wrap = _wrap_keys(args)
+    kids = wrap.kids()
+    kid = wrap.rotate()
+    if args.json:
+        print(json.dumps({"kid": kid, "previous": kids[-1] if kids else None}))
+    else:
+        print(f"wrap key {kid} is current (was {kids[-1] if kids else '-'}); older ones still unwrap")
+    return Exit.OK
+
+
+def cmd_prune_wrap(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    wrap = WrapKeys(KeyStore(settings.keys_path).root / "gateway")
+
+    async def in_use() -> frozenset[str]:
+        await require_services(settings, broker=False)
+        engine, sessions = await open_database(settings.database)  # migrated: the table exists
+        try:
+            return await wrap_kids_in_use(sessions)
+        finally:
+            await engine.dispose()
+
+    kids = wrap.kids()  # listed before the database is asked: a key made meanwhile stays
+    needed = asyncio.run(in_use())
+    # The current key always stays, and so does a key superseded less than WRAP_GRACE ago (a
+    # process may still wrap with it until it looks for a newer one, once a minute).
+    settled = dt.datetime.now(dt.UTC) - WRAP_GRACE
+    unused = [
+        kid
+        for kid, successor in zip(kids, kids[1:], strict=False)
+        if kid not in needed and created(successor) < settled
+    ]
+    if not args.dry_run:
+        for kid in unused:
+            wrap.remove(kid)
+    if args.json:
+        print(json.dumps({"removed": unused, "kept": [k for k in kids if k not in unused]}))
+    else:
+        verb = "would remove" if args.dry_run else "removed"
+        print(f"{verb} {len(unused)} wrap keys, kept {len(kids) - len(unused)}")
+    return Exit.OK
+
+
 def add_key_commands(
     keys: argparse._SubParsersAction[argparse.ArgumentParser],
     command: Callable[..., argparse.ArgumentParser],
@@ -134,3 +192,15 @@ def add_key_commands(
     prune.add_argument("--dry-run", action="store_true", help="only say what would be pruned")
     prune.add_argument("--reason", required=True, help="why (recorded in the audit log)")
     prune.add_argument("--json", action="store_true", help="machine-readable output")
+    rotate_wrap = command(
+        keys,
+        "rotate-wrap",
+        "a new local key for wrapping stored content keys (old ones still unwrap)",
+        cmd_rotate_wrap,
+    )
+    rotate_wrap.add_argument("--json", action="store_true", help="machine-readable output")
+    prune_wrap = command(
+        keys, "prune-wrap", "remove old content-key wrap keys no stored wrapped key names", cmd_prune_wrap
+    )
+    prune_wrap.add_argument("--dry-run", action="store_true", help="only say what would be removed")
+    prune_wrap.add_argument("--json", action="store_true", help="machine-readable output")

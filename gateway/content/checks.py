@@ -132,16 +132,22 @@ def check_submission(
     limits: Limits,
     *,
     dry_run: bool = False,
+    content_keys: dict[str, bytes] | None = None,
 ) -> list[Problem]:
-    """Every problem of the first failing step (empty: the submission is valid)."""
-    meter = PlaintextMeter(PlaintextLimits.of(limits, dry_run=dry_run))
+    """Every problem of the first failing step (empty: the submission is valid). A valid
+    submission's content key of each part goes into ``content_keys`` when one is passed."""
+    meter = PlaintextMeter(PlaintextLimits.of(limits, dry_run=dry_run), keep_keys=content_keys is not None)
     try:
         opened, problems = open_parts(parts, keys, meter)
         if opened is None:
             return problems
-        return check_content(opened, subject, schemas, limits)
+        problems = check_content(opened, subject, schemas, limits)
+        if not problems and content_keys is not None:
+            content_keys.update(meter.content_keys)
+        return problems
     finally:
         opened = None  # the plaintexts are freed before the heap is trimmed
+        meter.content_keys.clear()
         release_freed_memory(meter.total)
 
 

@@ -3,7 +3,8 @@
 A part is a compact JWE either in memory (the dry run gets it in the request body) or in a
 blob file (the stage reads what intake stored). Metadata and data are decrypted into memory,
 within one plaintext budget per submission (:class:`PlaintextLimits`); attachments are
-decrypted as a stream into a SHA-512 hasher, so only their hash is ever kept.
+decrypted as a stream into a SHA-512 hasher, so only their hash is ever kept. A meter that keeps
+keys also remembers each part's content key, for the validate stage to re-wrap.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import BinaryIO
 
 from gateway.config.settings import Limits
 from gateway.content.problems import Problem, attachment
-from gateway.crypto.jwe import DecryptionError, DecryptionKeys, decrypt_stream
+from gateway.crypto.jwe import DecryptionError, DecryptionKeys, open_stream
 
 __all__ = [
     "OpenedParts",
@@ -119,14 +120,22 @@ class PlaintextLimits:
 
 class PlaintextMeter:
     """Counts the plaintext of every part of one submission against its limits (``total``: all
-    the plaintext it let through)."""
+    the plaintext it let through); with ``keep_keys`` also the content key of each part that
+    decrypted (``content_keys``, by part: ``metadata``, ``data``, ``attachment:<id>``)."""
 
-    def __init__(self, limits: PlaintextLimits) -> None:
+    def __init__(self, limits: PlaintextLimits, *, keep_keys: bool = False) -> None:
         self.limits = limits
         self.total = 0
+        self.keep_keys = keep_keys
+        self.content_keys: dict[str, bytes] = {}
 
     def decrypt(
-        self, sealed: Sealed, keys: DecryptionKeys, sink: Callable[[bytes], object], limit: int
+        self,
+        sealed: Sealed,
+        keys: DecryptionKeys,
+        sink: Callable[[bytes], object],
+        limit: int,
+        part: str = "",
     ) -> int:
         """Decrypt ``sealed`` into ``sink``; more than ``limit`` bytes (or over the total) fails
         as a :class:`DecryptionError`, as soon as it is exceeded. Returns the plaintext size."""
@@ -141,17 +150,19 @@ class PlaintextMeter:
             sink(chunk)
 
         with sealed.open() as source:
-            decrypt_stream(source, keys, counted, max_inflated=limit)
+            opened = open_stream(source, keys, counted, max_inflated=limit)
+        if self.keep_keys:
+            self.content_keys[part] = opened.content_key
         return size
 
-    def plaintext(self, sealed: Sealed, keys: DecryptionKeys, limit: int) -> bytes:
+    def plaintext(self, sealed: Sealed, keys: DecryptionKeys, limit: int, part: str = "") -> bytes:
         buffer = io.BytesIO()  # getvalue() hands over its buffer: no second copy
-        self.decrypt(sealed, keys, buffer.write, limit)
+        self.decrypt(sealed, keys, buffer.write, limit, part)
         return buffer.getvalue()
 
-    def sha512(self, sealed: Sealed, keys: DecryptionKeys) -> str:
+    def sha512(self, sealed: Sealed, keys: DecryptionKeys, part: str = "") -> str:
         hasher = hashlib.sha512()
-        self.decrypt(sealed, keys, hasher.update, self.limits.attachment)
+        self.decrypt(sealed, keys, hasher.update, self.limits.attachment, part)
         return hasher.hexdigest()
 
 
@@ -172,18 +183,18 @@ def open_parts(
 
     metadata = data = None
     try:
-        metadata = meter.plaintext(parts.metadata, keys, meter.limits.metadata)
+        metadata = meter.plaintext(parts.metadata, keys, meter.limits.metadata, "metadata")
     except DecryptionError:
         failed("metadata")
     if parts.data is not None:
         try:
-            data = meter.plaintext(parts.data, keys, meter.limits.in_memory - len(metadata or b""))
+            data = meter.plaintext(parts.data, keys, meter.limits.in_memory - len(metadata or b""), "data")
         except DecryptionError:
             failed("data")
     hashes: dict[str, str] = {}
     for attachment_id, sealed in parts.attachments.items():
         try:
-            hashes[attachment_id] = meter.sha512(sealed, keys)
+            hashes[attachment_id] = meter.sha512(sealed, keys, attachment(attachment_id))
         except DecryptionError:
             failed(attachment(attachment_id))
     if problems or metadata is None:

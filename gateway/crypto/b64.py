@@ -6,6 +6,8 @@ import base64
 import binascii
 import re
 
+import pybase64
+
 _ALPHABET = re.compile(rb"^[A-Za-z0-9_-]*$")
 
 
@@ -19,8 +21,8 @@ def b64url_decode(text: str | bytes) -> bytes:
     if not _ALPHABET.match(raw) or len(raw) % 4 == 1:
         raise ValueError("not base64url")
     try:
-        return base64.urlsafe_b64decode(raw + b"=" * (-len(raw) % 4))
-    except binascii.Error as exc:
+        return pybase64.b64decode(raw + b"=" * (-len(raw) % 4), altchars=b"-_", validate=True)
+    except (binascii.Error, ValueError) as exc:
         raise ValueError("not base64url") from exc
 
 

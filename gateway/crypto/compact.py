@@ -60,8 +60,9 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def check_header(segment: bytes, kids: Collection[str]) -> dict[str, Any]:
-    """Decode and allow-list a protected header; ``kids`` are the acceptable key ids."""
+def check_header(segment: bytes, kids: Collection[str] | None) -> dict[str, Any]:
+    """Decode and allow-list a protected header; ``kids`` are the acceptable key ids (``None``:
+    any string, for a JWE opened with a content key already known)."""
     if len(segment) > MAX_HEADER_CHARS:
         raise JweFormatError("jwe-header-invalid", "protected header too large")
     try:
@@ -80,7 +81,7 @@ def check_header(segment: bytes, kids: Collection[str]) -> dict[str, Any]:
     if not isinstance(header.get("cty", ""), str):
         raise JweFormatError("jwe-header-invalid", "cty must be a string")
     kid = header.get("kid")
-    if not isinstance(kid, str) or kid not in kids:
+    if not isinstance(kid, str) or (kids is not None and kid not in kids):
         raise JweFormatError("jwe-unknown-key", "kid is not an encryption key of this destination")
     return header
 

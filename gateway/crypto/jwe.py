@@ -10,7 +10,11 @@ Two forms share one implementation: :func:`decrypt_stream` reads the ciphertext 
 (seekable) file in chunks and feeds the plaintext to a consumer (a SHA-512 hasher, say), so an
 attachment is never whole in memory; :func:`decrypt_compact` collects the plaintext of a small
 token (metadata, data). Streamed plaintext is only trustworthy once the call returned: the GCM
-tag is verified at the end.
+tag is verified at the end. :func:`open_stream` also hands back the unwrapped content key, and
+:func:`decrypt_stream_with_key` decrypts with such a key instead of the RSA private key (the
+deliver stage, with the key the validate stage re-wrapped: :mod:`gateway.crypto.keywrap`).
+The base64url segments are decoded with ``pybase64`` (SIMD; about 20x the standard library on
+large chunks), just as strictly: no padding, no ``+``/``/``, nothing outside the alphabet.
 
 Every failure (malformed token, header not allowed, unknown kid, wrong key, tampered encrypted
 key, IV, ciphertext or tag, inflation bound) raises :class:`DecryptionError` with one fixed
@@ -25,11 +29,12 @@ import io
 import json
 import os
 import zlib
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import pybase64
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -47,11 +52,15 @@ __all__ = [
     "DecryptionError",
     "DecryptionKeys",
     "Decrypted",
+    "Opened",
     "decrypt_compact",
     "decrypt_file",
+    "decrypt_file_with_key",
     "decrypt_stream",
+    "decrypt_stream_with_key",
     "decryption_keys",
     "encrypt_compact",
+    "open_stream",
 ]
 
 DecryptionKeys = Mapping[str, rsa.RSAPrivateKey]
@@ -63,7 +72,6 @@ _OAEP = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(
 _CEK_BYTES, _IV_BYTES, _TAG_BYTES = 32, 12, 16
 _HEAD_BYTES = MAX_HEADER_CHARS + 4096  # header + encrypted key (RSA-8192 at most) + IV + dots
 _TAIL_BYTES = 64
-_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
 
 
 class DecryptionError(PermanentError):
@@ -82,6 +90,17 @@ class Decrypted:
 
     header: dict[str, Any]
     plaintext: bytes
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A JWE whose tag verified: its protected header and the content key that opened it.
+
+    ``content_key`` is the bare CEK: keep it in memory only (re-wrap it before it goes anywhere).
+    """
+
+    header: dict[str, Any]
+    content_key: bytes = field(repr=False)
 
 
 def decryption_keys(pairs: Iterable[KeyPair]) -> dict[str, rsa.RSAPrivateKey]:
@@ -125,15 +144,31 @@ class _Inflater:
             raise DecryptionError()
 
 
-def _decode(segment: bytes) -> bytes:
-    """Strict unpadded base64url (about 1.5x faster than ``b64url_decode`` on large chunks)."""
+def _decode(segment: bytes | memoryview) -> bytes:
+    """Strict unpadded base64url (pybase64: SIMD, validating). ``segment`` must already be known
+    to hold no ``+``, ``/`` or ``=`` (:func:`_check_alphabet`); anything else outside the
+    alphabet, and a length of 1 mod 4, fail here."""
     pad = -len(segment) % 4
-    if pad == 3 or b"+" in segment or b"/" in segment or b"=" in segment:
+    if pad == 3:
         raise DecryptionError()
     try:
-        return binascii.a2b_base64(segment.translate(_TO_STANDARD) + b"=" * pad, strict_mode=True)
-    except binascii.Error:
+        if pad:
+            return pybase64.b64decode(bytes(segment) + b"=" * pad, altchars=b"-_", validate=True)
+        return pybase64.b64decode(segment, altchars=b"-_", validate=True)
+    except (binascii.Error, ValueError):
         raise DecryptionError() from None
+
+
+def _check_alphabet(chunk: bytes) -> None:
+    """Refuse the characters pybase64 would take for base64url with ``altchars`` (the standard
+    alphabet's ``+``/``/``) and padding; ``in`` on bytes is a memchr, far faster than decoding."""
+    if b"+" in chunk or b"/" in chunk or b"=" in chunk:
+        raise DecryptionError()
+
+
+def _decode_segment(segment: bytes) -> bytes:
+    _check_alphabet(segment)
+    return _decode(segment)
 
 
 def _content_key(key: rsa.RSAPrivateKey, encrypted_key: bytes) -> tuple[bytes, bool]:
@@ -171,6 +206,85 @@ def _locate(source: BinaryIO) -> tuple[bytes, bytes, bytes, int, int, bytes]:
     return head[:first], head[first + 1 : second], head[second + 1 : third], third + 1, last, tag
 
 
+@dataclass(frozen=True)
+class _Located:
+    header_seg: bytes
+    header: dict[str, Any]
+    encrypted_key: bytes
+    iv: bytes
+    tag: bytes
+    start: int
+    end: int
+
+
+def _checked(source: BinaryIO, kids: Collection[str] | None) -> _Located:
+    """The segments around the ciphertext, the header allow-listed (``kids=None``: any kid)."""
+    header_seg, key_seg, iv_seg, start, end, tag_seg = _locate(source)
+    try:
+        header = check_header(header_seg, kids)
+    except JweFormatError:
+        raise DecryptionError() from None
+    encrypted_key, iv, tag = _decode_segment(key_seg), _decode_segment(iv_seg), _decode_segment(tag_seg)
+    if len(iv) != _IV_BYTES or len(tag) != _TAG_BYTES:
+        raise DecryptionError()
+    return _Located(header_seg, header, encrypted_key, iv, tag, start, end)
+
+
+def _decrypt_body(
+    source: BinaryIO,
+    located: _Located,
+    cek: bytes,
+    consume: Callable[[bytes], None],
+    max_inflated: int,
+    chunk_chars: int,
+) -> None:
+    """Stream the ciphertext through AES-256-GCM (and the inflater) into ``consume``; returns once
+    the tag verified and the inflated stream ended properly."""
+    decryptor = Cipher(algorithms.AES(cek), modes.GCM(located.iv, located.tag)).decryptor()
+    decryptor.authenticate_additional_data(located.header_seg)
+    inflater = _Inflater(consume, max_inflated) if located.header.get("zip") == "DEF" else None
+    sink = inflater or consume
+    step = max(4, chunk_chars - chunk_chars % 4)
+    source.seek(located.start)
+    remaining = located.end - located.start
+    carry = b""
+    while remaining:
+        chunk = source.read(min(step, remaining))
+        if not chunk:
+            raise DecryptionError()
+        _check_alphabet(chunk)
+        remaining -= len(chunk)
+        data = carry + chunk if carry else chunk
+        cut = len(data) if not remaining else len(data) - len(data) % 4
+        carry = data[cut:]
+        plain = decryptor.update(_decode(memoryview(data)[:cut] if cut != len(data) else data))
+        if plain:
+            sink(plain)
+    try:
+        decryptor.finalize()
+    except InvalidTag:
+        raise DecryptionError() from None
+    if inflater is not None:
+        inflater.finish()
+
+
+def open_stream(
+    source: BinaryIO,
+    keys: DecryptionKeys,
+    consume: Callable[[bytes], None],
+    *,
+    max_inflated: int,
+    chunk_chars: int = CHUNK_CHARS,
+) -> Opened:
+    """:func:`decrypt_stream`, also returning the unwrapped content key (for re-wrapping)."""
+    located = _checked(source, keys.keys())
+    cek, unwrapped = _content_key(keys[located.header["kid"]], located.encrypted_key)
+    _decrypt_body(source, located, cek, consume, max_inflated, chunk_chars)
+    if not unwrapped:  # a random key that happened to verify: still a failure
+        raise DecryptionError()
+    return Opened(located.header, cek)
+
+
 def decrypt_stream(
     source: BinaryIO,
     keys: DecryptionKeys,
@@ -185,43 +299,25 @@ def decrypt_stream(
     otherwise (``consume`` may then have seen unauthenticated plaintext: discard its state).
     Memory stays at about ``chunk_chars`` bytes whatever the size of the JWE.
     """
-    header_seg, key_seg, iv_seg, start, end, tag_seg = _locate(source)
-    try:
-        header = check_header(header_seg, keys.keys())
-    except JweFormatError:
-        raise DecryptionError() from None
-    encrypted_key, iv, tag = _decode(key_seg), _decode(iv_seg), _decode(tag_seg)
-    if len(iv) != _IV_BYTES or len(tag) != _TAG_BYTES:
+    return open_stream(source, keys, consume, max_inflated=max_inflated, chunk_chars=chunk_chars).header
+
+
+def decrypt_stream_with_key(
+    source: BinaryIO,
+    content_key: bytes,
+    consume: Callable[[bytes], None],
+    *,
+    max_inflated: int,
+    chunk_chars: int = CHUNK_CHARS,
+) -> dict[str, Any]:
+    """:func:`decrypt_stream` with the content key already known (no RSA): the same header
+    allow-list (any kid), AES-256-GCM with the protected header as AAD, the tag checked, the
+    same inflation bound. Raises :class:`DecryptionError` (a wrong key fails the tag)."""
+    if len(content_key) != _CEK_BYTES:
         raise DecryptionError()
-    cek, unwrapped = _content_key(keys[header["kid"]], encrypted_key)
-    decryptor = Cipher(algorithms.AES(cek), modes.GCM(iv, tag)).decryptor()
-    decryptor.authenticate_additional_data(header_seg)
-    inflater = _Inflater(consume, max_inflated) if header.get("zip") == "DEF" else None
-    sink = inflater or consume
-    step = max(4, chunk_chars - chunk_chars % 4)
-    source.seek(start)
-    remaining = end - start
-    carry = b""
-    while remaining:
-        chunk = source.read(min(step, remaining))
-        if not chunk:
-            raise DecryptionError()
-        remaining -= len(chunk)
-        data = carry + chunk if carry else chunk
-        cut = len(data) if not remaining else len(data) - len(data) % 4
-        carry = data[cut:]
-        plain = decryptor.update(_decode(data[:cut]))
-        if plain:
-            sink(plain)
-    try:
-        decryptor.finalize()
-    except InvalidTag:
-        raise DecryptionError() from None
-    if not unwrapped:  # a random key that happened to verify: still a failure
-        raise DecryptionError()
-    if inflater is not None:
-        inflater.finish()
-    return header
+    located = _checked(source, None)
+    _decrypt_body(source, located, content_key, consume, max_inflated, chunk_chars)
+    return located.header
 
 
 def decrypt_file(
@@ -230,6 +326,14 @@ def decrypt_file(
     """:func:`decrypt_stream` over a file (a blob of the blob store). ``OSError`` propagates."""
     with path.open("rb") as source:
         return decrypt_stream(source, keys, consume, max_inflated=max_inflated)
+
+
+def decrypt_file_with_key(
+    path: Path, content_key: bytes, consume: Callable[[bytes], None], *, max_inflated: int
+) -> dict[str, Any]:
+    """:func:`decrypt_stream_with_key` over a file. ``OSError`` propagates."""
+    with path.open("rb") as source:
+        return decrypt_stream_with_key(source, content_key, consume, max_inflated=max_inflated)
 
 
 def decrypt_compact(token: str | bytes, keys: DecryptionKeys, *, max_inflated: int) -> Decrypted:

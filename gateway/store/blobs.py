@@ -1,7 +1,8 @@
 """Ciphertext blobs on the local filesystem.
 
 Names are generated here (uuid4 hex), never taken from a client. A blob is written to a temporary
-file in chunks, fsynced, then renamed into place, so a reader never sees half a blob and a crash
+file in blocks of ``CHUNK`` bytes (each one write call in a worker thread, without copying the
+buffer), fsynced once, then renamed into place, so a reader never sees half a blob and a crash
 leaves at most a temporary file behind (``.<name>.part``, removed by :meth:`BlobStore.sweep`).
 
 A failing disk is translated here, once: no space (``ENOSPC``, ``EDQUOT``) is ``StorageFullError``
@@ -24,7 +25,7 @@ from gateway.errors import ServiceUnavailableError, StorageFullError, Unavailabl
 _NAME = re.compile(r"^[0-9a-f]{32}$")
 _PART = re.compile(r"^\.[0-9a-f]{32}\.part$")
 _SHARD = re.compile(r"^[0-9a-f]{2}$")
-CHUNK = 1024 * 1024
+CHUNK = 4 * 1024 * 1024  #: bytes gathered per write call (bounds an upload's buffer)
 _FULL = {errno.ENOSPC, errno.EDQUOT}
 
 
@@ -34,8 +35,8 @@ def _disk_error(exc: OSError) -> UnavailableError:
     return ServiceUnavailableError(f"blob store failed: {exc.strerror or exc}")
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
+def _write_all(fd: int, data: bytes | bytearray) -> None:
+    view = memoryview(data)  # released on return (refcount), so the caller may clear a bytearray
     while view:
         view = view[os.write(fd, view) :]
 
@@ -72,10 +73,10 @@ class BlobStore:
                 size += len(chunk)
                 pending += chunk
                 if len(pending) >= CHUNK:
-                    await asyncio.to_thread(_write_all, fd, bytes(pending))
+                    await asyncio.to_thread(_write_all, fd, pending)  # pending waits for it: no copy
                     pending.clear()
             if pending:
-                await asyncio.to_thread(_write_all, fd, bytes(pending))
+                await asyncio.to_thread(_write_all, fd, pending)
             await asyncio.to_thread(os.fsync, fd)
             os.close(fd)
             fd = -1

@@ -5,7 +5,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -86,6 +97,18 @@ class Attachment(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     authentication_tag: Mapped[str] = mapped_column(String(64))
     uploaded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ContentKey(Base):
+    """A part's content key as the validate stage re-wrapped it under a local wrap key
+    (:mod:`gateway.crypto.keywrap`): only the wrapped bytes and the wrap key's kid, never the key;
+    read and written through :mod:`gateway.store.content_keys`."""
+
+    __tablename__ = "content_keys"
+    submission_id: Mapped[str] = mapped_column(ForeignKey("submissions.id"), primary_key=True)
+    part: Mapped[str] = mapped_column(String(64), primary_key=True)  #: metadata, data, attachment:<id>
+    wrap_kid: Mapped[str] = mapped_column(String(64), index=True)
+    wrapped: Mapped[bytes] = mapped_column(LargeBinary(128))
 
 
 class Event(Base):

@@ -9,11 +9,11 @@ notification deadlines"): 7 days after pickup, 1 day for a submission never subm
 * ``unfinished``: submitted, validated or parked, ``unfinished_seconds`` after submit.
 
 Deleting is one transaction per submission (its row locked and still in the state it was
-selected in: its blob columns cleared, its attachment rows removed), then the files: so a row
-never points to a deleted blob, a crash in between leaves files for the orphan sweep, and a
-repeated or concurrent purge deletes nothing twice. Events, authentication tags and the
-submission row stay; the deletion has its audit entry (rule and number of blobs) in that
-transaction.
+selected in: its blob columns cleared, its attachment rows and wrapped content keys removed),
+then the files: so a row never points to a deleted blob, a crash in between leaves files for
+the orphan sweep, and a repeated or concurrent purge deletes nothing twice. Events,
+authentication tags and the submission row stay; the deletion has its audit entry (rule and
+number of blobs) in that transaction.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from gateway.config.settings import RetentionSettings
 from gateway.store.audit import Entry, record
 from gateway.store.blobs import BlobStore
+from gateway.store.content_keys import delete_content_keys
 from gateway.store.lifecycle import SubmissionStatus
 from gateway.store.models import Attachment, Submission
 from gateway.store.pickups import open_pickup_blobs
@@ -93,6 +94,7 @@ async def purge(sessions: async_sessionmaker[AsyncSession], blobs: BlobStore, du
             return 0
         row.metadata_blob = row.data_blob = None
         await session.execute(delete(Attachment).where(Attachment.submission_id == due.submission_id))
+        await delete_content_keys(session, due.submission_id)
         detail = {"rule": due.rule, "blobs": len(names)}
         record(session, Entry("content.deleted", row.id, row.case_id, row.destination_id, "deleted", detail))
     for name in names:

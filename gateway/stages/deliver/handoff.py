@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.broker import DONE, Delivery, Handler, Outcome, Retry, Wait
 from gateway.config.settings import Limits
-from gateway.crypto.jwe import DecryptionKeys
+from gateway.crypto.jwe import DecryptionKeys, decrypt_file
 from gateway.crypto.jwe_writer import JweWriter
 from gateway.crypto.keyring import destination_decryption_keys
 from gateway.crypto.keys import KeyStore
@@ -143,7 +143,8 @@ class SubscriberHandoff:
         log.info("submission_waiting_for_pickup", attachments=len(attachment_blobs))
 
     def _plain(self, blob: str, keys: DecryptionKeys) -> AsyncIterator[bytes]:
-        return stream_opener(self.blobs.path(blob), keys, self.limits.max_inflated_bytes)()
+        path, limit = self.blobs.path(blob), self.limits.max_inflated_bytes
+        return stream_opener(lambda sink: decrypt_file(path, keys, sink, max_inflated=limit))()
 
     async def _reencrypt(
         self, blob: str, keys: DecryptionKeys, binding: SubscriberBinding, cty: str

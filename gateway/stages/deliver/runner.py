@@ -8,6 +8,9 @@ For each message:
 2. no adapter bound → ``parked`` at once;
 3. the stage claims the submission (:mod:`gateway.store.claims`); a claim held by another
    attempt → :class:`~gateway.broker.Wait` (the vendor is not called twice at the same time);
+   the decrypted view is built with the content keys the validate stage re-wrapped (no RSA;
+   :mod:`gateway.stages.deliver.view`); a stored key that does not unwrap (altered, moved from
+   another part) or ciphertext that no longer decrypts → ``parked`` without calling the adapter;
 4. the adapter is called within the binding's timeout; the outcome is committed with the attempt
    record (:mod:`gateway.store.attempts`) and the released claim: success → ``delivered`` plus a
    destination-signed ``accept-submission`` SET; ``PermanentDeliveryError`` → ``parked``;
@@ -38,16 +41,19 @@ from gateway.adapters import PermanentDeliveryError, TransientDeliveryError
 from gateway.adapters import Submission as View
 from gateway.broker import DONE, Delivery, Outcome, Park, Retry, Wait
 from gateway.config.settings import Limits
+from gateway.crypto.jwe import DecryptionError
 from gateway.crypto.keyring import destination_decryption_keys
 from gateway.crypto.keys import KeyStore
+from gateway.crypto.keywrap import ContentKeyError, WrapKeys
 from gateway.events.log import record_event
 from gateway.events.sets import destination_signer
 from gateway.routing.bindings import AdapterBindings, Binding
 from gateway.routing.routes import StageMessage
-from gateway.stages.deliver.view import build_view
+from gateway.stages.deliver.view import PartKeys, build_view
 from gateway.store.attempts import Attempt, AttemptOutcome, record_attempt
 from gateway.store.blobs import BlobStore
 from gateway.store.claims import Busy, claim, held, release, release_values, unclaimed
+from gateway.store.content_keys import content_keys
 from gateway.store.lifecycle import SubmissionStatus, transition
 from gateway.store.models import Attachment, DeliveryAttempt, Submission
 from gateway.store.parking import record_parked
@@ -72,6 +78,11 @@ class DeliverStage:
     limits: Limits
     lease_margin: float = 10.0
     recheck_seconds: float = 60.0  #: a waiting copy looks again at least this often
+    wrap_keys: WrapKeys | None = None  #: the local wrap keys (default: those in the key directory)
+
+    def __post_init__(self) -> None:
+        if self.wrap_keys is None:
+            self.wrap_keys = WrapKeys(self.keys.root / "gateway")
 
     async def handle(self, delivery: Delivery) -> Outcome:
         message = StageMessage.parse(delivery.envelope)
@@ -112,6 +123,7 @@ class DeliverStage:
                     select(Attachment).where(Attachment.submission_id == submission_id)
                 )
             }
+            stored = await content_keys(session, submission_id)
         if row is None or row.status != S.VALIDATED:
             log.info("delivery_skipped", status=row.status if row else None)
             return DONE
@@ -132,10 +144,21 @@ class DeliverStage:
         if isinstance(claimed, Busy):
             log.info("delivery_claimed_elsewhere", seconds_left=round(claimed.seconds_left, 1))
             return Wait(min(claimed.seconds_left, self.recheck_seconds), "another attempt holds the claim")
-        keys = destination_decryption_keys(self.keys, row.destination_id)
-        view = await asyncio.to_thread(
-            build_view, row, self.blobs, blobs, keys, self.limits.max_inflated_bytes, binding.service_name
+        assert self.wrap_keys is not None
+        keys = PartKeys(
+            row.id,
+            destination_decryption_keys(self.keys, row.destination_id),
+            self.wrap_keys,
+            stored,
+            self.limits.max_inflated_bytes,
         )
+        try:
+            view = await asyncio.to_thread(build_view, row, self.blobs, blobs, keys, binding.service_name)
+        except (ContentKeyError, DecryptionError) as exc:
+            reason = f"the stored content cannot be opened: {exc.detail}"
+            failure = Attempt(row.id, attempt, "-", A.PERMANENT, 0, reason, type(exc).__name__)
+            await self._record(delivery, failure, park=reason)
+            return Park(reason)
         return await self._call(delivery, row, binding, view)
 
     async def _call(self, delivery: Delivery, row: Submission, binding: Binding, view: View) -> Outcome:

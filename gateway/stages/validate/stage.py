@@ -11,7 +11,9 @@ rejected) is left alone and reported as ``skipped``. Otherwise it
    of the destination, metadata, attachments, hashes, data schema);
 3. commits, in ONE transaction guarded by ``WHERE status = 'submitted'``: either ``rejected``
    plus a ``reject-submission`` SET signed by the destination (and the sender's callback), or
-   ``validated`` plus the outbox row for delivery (queue ``deliver.<destination id>``).
+   ``validated`` plus the outbox row for delivery (queue ``deliver.<destination id>``) and each
+   part's content key re-wrapped under the local wrap key (:mod:`gateway.crypto.keywrap`,
+   :mod:`gateway.store.content_keys`), so the deliver stage needs no RSA again.
 
 Content problems become rejects (logged without traceback); anything unexpected (database,
 missing blob, no signing key) propagates, and the fabric retries the message later. When the
@@ -36,11 +38,13 @@ from gateway.content.problems import Problem, attachment
 from gateway.crypto.jws import JwsError, split, verify_ps512
 from gateway.crypto.keyring import destination_decryption_keys
 from gateway.crypto.keys import KeyStore
+from gateway.crypto.keywrap import WrapKeys, part_binding
 from gateway.events.log import record_event
 from gateway.events.sets import destination_signer, event_uri
 from gateway.pools import Pool, run_in
 from gateway.routing.routes import StageMessage, stage_row
 from gateway.store.blobs import BlobStore
+from gateway.store.content_keys import StoredKey, add_content_keys
 from gateway.store.lifecycle import SubmissionStatus, transition
 from gateway.store.models import Attachment, Destination, Event, Submission
 from gateway.store.outbox import add_outbox
@@ -85,10 +89,12 @@ class Validator:
         limits: Limits,
         *,
         json_schemas: JsonSchemas | None = None,
+        wrap_keys: WrapKeys | None = None,
     ) -> None:
         self.sessions = sessions
         self.blobs = blobs
         self.keys = keys
+        self.wrap_keys = wrap_keys or WrapKeys(keys.root / "gateway")
         self.limits = limits
         self.schemas = Schemas(catalogue, metadata_schemas, json_schemas or NoJsonSchemas())
 
@@ -99,8 +105,8 @@ class Validator:
             if isinstance(loaded, ValidationOutcome):
                 log.info("validation_skipped", detail=loaded.detail)
                 return loaded
-            problems = await run_in(Pool.CONTENT, self._check, loaded)
-            return await self._conclude(loaded, problems)
+            problems, wrapped = await run_in(Pool.CONTENT, self._check, loaded)
+            return await self._conclude(loaded, problems, wrapped)
 
     async def handle(self, delivery: Delivery) -> Outcome:
         """The validate queue's handler: unexpected failures propagate (the fabric retries)."""
@@ -126,7 +132,7 @@ class Validator:
             if isinstance(loaded, ValidationOutcome):
                 return loaded
             detail = "the submission could not be processed; please send it again or contact the authority"
-            return await self._conclude(loaded, [Problem("technical-error", "submission", detail)])
+            return await self._conclude(loaded, [Problem("technical-error", "submission", detail)], {})
 
     async def _load(self, submission_id: str) -> _Loaded | ValidationOutcome:
         async with self.sessions() as session:
@@ -145,11 +151,12 @@ class Validator:
             )
             return _Loaded(submission, destination, {row.attachment_id: row for row in rows}, token)
 
-    def _check(self, loaded: _Loaded) -> list[Problem]:
-        """Blocking part (file I/O, crypto, parsing): runs in a worker thread."""
+    def _check(self, loaded: _Loaded) -> tuple[list[Problem], dict[str, StoredKey]]:
+        """Blocking part (file I/O, crypto, parsing): runs in a worker thread. A valid
+        submission's content keys come back wrapped under the local wrap key, by part."""
         problems = self._compare_tags(loaded)
         if problems:
-            return problems
+            return problems, {}
         submission = loaded.submission
         parts = SealedParts(
             metadata=Sealed.of_file(self.blobs.path(str(submission.metadata_blob))),
@@ -163,7 +170,21 @@ class Validator:
             loaded.destination, submission.service_identifier, submission.announced_attachments
         )
         keys = destination_decryption_keys(self.keys, submission.destination_id)
-        return check_submission(parts, subject, keys, self.schemas, self.limits)
+        content_keys: dict[str, bytes] = {}
+        problems = check_submission(
+            parts, subject, keys, self.schemas, self.limits, content_keys=content_keys
+        )
+        if problems:
+            return problems, {}
+        blobs = {"metadata": submission.metadata_blob, "data": submission.data_blob} | {
+            attachment(aid): loaded.attachments[aid].blob for aid in submission.announced_attachments
+        }
+        wrapped: dict[str, StoredKey] = {}
+        for part, cek in content_keys.items():
+            key = self.wrap_keys.wrap(cek, part_binding(submission.id, part, str(blobs[part])))
+            wrapped[part] = StoredKey(key.kid, key.wrapped)
+        content_keys.clear()
+        return [], wrapped
 
     def _submitted_tags(self, loaded: _Loaded) -> dict[str, Any] | None:
         """The ``authenticationTags`` of the gateway-signed submit event, if it verifies."""
@@ -212,7 +233,9 @@ class Validator:
             compare(attachment(aid), expected.get(aid), blob, required=aid in announced)
         return problems
 
-    async def _conclude(self, loaded: _Loaded, problems: list[Problem]) -> ValidationOutcome:
+    async def _conclude(
+        self, loaded: _Loaded, problems: list[Problem], wrapped: dict[str, StoredKey]
+    ) -> ValidationOutcome:
         submission = loaded.submission
         status = S.REJECTED if problems else S.VALIDATED
         token = None
@@ -228,6 +251,7 @@ class Validator:
                 record_event(session, submission, "reject-submission", token)
             else:
                 add_outbox(session, stage_row("deliver", submission))
+                await add_content_keys(session, submission.id, wrapped)
         if problems:
             log.info(
                 "submission_rejected",

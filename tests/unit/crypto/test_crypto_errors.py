@@ -13,6 +13,7 @@ from gateway.crypto.b64 import b64url_encode
 from gateway.crypto.compact import JweFormatError, scan
 from gateway.crypto.jwe import DecryptionError, decrypt_compact
 from gateway.crypto.jws import JwsError, sign_hs256, verify_hs256
+from gateway.crypto.keywrap import ContentKeyError, UnknownWrapKeyError
 from gateway.errors import ClientError, ConfigError, GatewayError, PermanentError, TransientError
 
 #: A malformed or forged input from a sender will never succeed, however often it is retried.
@@ -20,6 +21,8 @@ INTENDED: dict[type[BaseException], type[GatewayError]] = {
     JweFormatError: PermanentError,
     DecryptionError: PermanentError,
     JwsError: PermanentError,
+    ContentKeyError: PermanentError,  # a stored wrapped key altered or moved: park, never retry
+    UnknownWrapKeyError: PermanentError,
 }
 BRANCHES = (ClientError, ConfigError, TransientError, PermanentError)
 
