@@ -8,10 +8,8 @@ outcome. A subscriber client sees only its own destinations; bad SETs are refuse
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
+import socket
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,13 +20,16 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from fitconnect import fitconnect as sdk
 from jwcrypto import jwk, jwt
 
+from gateway.app import create_app
 from gateway.config.embedded import JSON_SCHEMA, JSON_SERVICE
+from gateway.config.settings import Settings
 from gateway.crypto.keys import KeyPair, KeyStore, generate_key_pair
 from gateway.crypto.secrets import hash_secret
-from tests.conformance.conftest import free_port
+from gateway.server import server_config
 from tests.eventually import eventually_sync
 from tests.helpers import verify_event_log
 
@@ -99,39 +100,22 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         + f'\n[[clients]]\nid = "{SENDER}"\nsecret_hash = "{hash_secret(secrets[SENDER])}"\n'
         + f'destinations = ["{destination}", "{other}"]\n'
     )
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("XGW_")} | {"XGW_LOG_FORMAT": "json"}
-    xgw = Path(sys.executable).with_name("xgw")
-    log_path = workdir / "serve.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [str(xgw), "serve", "--config", str(config), "--port", str(port)],
-            cwd=workdir,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    base_url = f"http://127.0.0.1:{port}"
-
-    def up_or_exited() -> bool:
-        if process.poll() is not None:
-            return True
+    settings = Settings.load(config)
+    app = create_app(settings)
+    server = uvicorn.Server(server_config(app, settings, host="127.0.0.1", port=0))
+    with socket.socket() as sock:  # the gateway in this process, so coverage sees it
+        sock.bind(("127.0.0.1", 0))
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        private = jwk.JWK.from_pyca(enc.private_key).export(as_dict=True) | {"kid": enc.kid}
         try:
-            return httpx.get(f"{base_url}/health", timeout=1).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    private = jwk.JWK.from_pyca(enc.private_key).export(as_dict=True) | {"kid": enc.kid}
-    try:
-        eventually_sync(up_or_exited, within=60, interval=0.1, what=f"xgw serve up (log: {log_path})")
-        assert process.poll() is None, f"xgw serve exited:\n{log_path.read_text()}"
-        yield Live(base_url, destination, other, secrets, private, sig, stranger)
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+            eventually_sync(lambda: server.started or not thread.is_alive(), within=60, what="gateway up")
+            assert server.started, "the gateway did not start"
+            yield Live(base_url, destination, other, secrets, private, sig, stranger)
+        finally:
+            server.should_exit = True
+            thread.join(timeout=30)
 
 
 def sdk_client(live: Live, client_id: str, monkeypatch: pytest.MonkeyPatch) -> sdk.FITConnectClient:
