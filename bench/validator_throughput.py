@@ -68,6 +68,7 @@ from typing import Any
 
 import httpx
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from e2e_kit.load import xbau_10k  # the same 10 KiB XBau as bench/e2e.py
 from sqlalchemy import func, select
 
 from gateway.app import create_app
@@ -92,36 +93,6 @@ SECRET = "bench-secret-0123456789abcdef0123456789"
 METADATA_1_0 = "https://schema.fitko.de/fit-connect/metadata/1.0.0/metadata.schema.json"
 UBL_SAMPLE = "03.07a-INVOICE_ubl.xml"
 MS = 1e3
-
-ANLAGE = """    <anlage>
-      <bezeichnung>Bauvorlage {i:02d}: Lageplan, Grundrisse, Schnitte, Ansichten (1:100)</bezeichnung>
-      <versionsnummer>{i}</versionsnummer>
-      <datum>2024-01-{day:02d}</datum>
-      <anlageart listVersionID="A">
-        <code>A</code>
-      </anlageart>
-      <mimeType listURI="A" listVersionID="A">
-        <code>A</code>
-      </mimeType>
-      <anhangOderVerlinkung>
-        <anhang>
-          <dokumentid>a1b2c3d4-e5f6-4890-abcd-ef12345678{i:02d}</dokumentid>
-          <dateiname>bauvorlage-{i:02d}.pdf</dateiname>
-        </anhang>
-      </anhangOderVerlinkung>
-    </anlage>
-"""
-
-
-def xbau_10k(target: int = 10 * 1024) -> bytes:
-    """The XBau sample with ``<anlage>`` entries appended until it is at least ``target`` bytes."""
-    text = (ROOT / "gateway/data/xbau-baugenehmigung-antrag.xml").read_text(encoding="utf-8")
-    head, tail = text.split("  </m:anlagen>")
-    extra, i = "", 1
-    while len((head + extra + "  </m:anlagen>" + tail).encode()) < target:
-        extra += ANLAGE.format(i=i, day=1 + i % 28)
-        i += 1
-    return (head + extra + "  </m:anlagen>" + tail).encode()
 
 
 def ubl_sample() -> bytes:

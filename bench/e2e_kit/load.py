@@ -28,7 +28,7 @@ ACCEPT, REJECT = "accept-submission", "reject-submission"
 T = TypeVar("T")
 TIMEOUT = 120.0  # one submission that takes longer than this is a failure, not a slow result
 
-#: A schema-valid XBau ``<anlage>`` entry (the schema allows any number); the same padding as
+#: A schema-valid XBau ``<anlage>`` entry (the schema allows any number); also the padding of
 #: ``bench/validator_throughput.py``'s ``xbau-10k``.
 ANLAGE = """    <anlage>
       <bezeichnung>Bauvorlage {i:02d}: Lageplan, Grundrisse, Schnitte, Ansichten (1:100)</bezeichnung>
